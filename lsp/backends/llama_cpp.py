@@ -1,0 +1,195 @@
+"""The embedded backend: a GGUF model in-process through llama-cpp-python.
+
+Prompt evaluation is done here in small chunks (so a superseded request stops within one chunk) and
+reuses the KV cache for the longest common token prefix with the previous prompt; generation then runs
+through `Llama.generate`, which finds the whole prompt cached and only samples.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from lsp.backends.base import BackendError, BackendInfo, GenerationParams, GenerationResult, StopCheck
+from lsp.prompt import PROMPT_FORMAT_METADATA_KEY, FimTokens, Prompt
+
+# Small enough that cancellation is quick, large enough to keep prompt throughput.
+EVAL_CHUNK_TOKENS = 128
+
+
+def _common_prefix(cached: list[int], tokens: list[int]) -> int:
+    count = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+class LlamaCppBackend:
+    def __init__(self, model_path: Path, n_ctx: int = 4096, threads: int = 0):
+        try:
+            import llama_cpp
+        except ImportError as exc:  # pragma: no cover - a broken install
+            raise BackendError(f"llama-cpp-python is not installed: {exc}") from exc
+        self._llama_cpp = llama_cpp
+        threads = threads or max(1, os.cpu_count() or 1)
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(model_path),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=512,
+                verbose=False,
+            )
+        except Exception as exc:  # llama.cpp reports bad files as ValueError/RuntimeError
+            raise BackendError(f"cannot load model {model_path}: {exc}") from exc
+        metadata = dict(self._llm.metadata)
+        if metadata.get("general.type") == "adapter":
+            self.close()
+            raise BackendError(f"{model_path} is a LoRA adapter, not a model; set it as an adapter instead")
+        self._path = model_path
+        self._metadata = metadata
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._fim = self._find_fim_tokens()
+        self._lock = threading.Lock()
+
+    # -- facts ------------------------------------------------------------------------------------------
+    def _token_text(self, token: int) -> str:
+        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def _find_fim_tokens(self) -> FimTokens | None:
+        lib = self._llama_cpp
+        ids = (lib.llama_vocab_fim_pre(self._vocab), lib.llama_vocab_fim_suf(self._vocab),
+               lib.llama_vocab_fim_mid(self._vocab))
+        if any(token < 0 for token in ids):
+            return None
+        return FimTokens(*(self._token_text(token) for token in ids))
+
+    def info(self) -> BackendInfo:
+        return BackendInfo(
+            backend="llama_cpp",
+            model=self._metadata.get("general.name") or self._path.name,
+            fim=self._fim,
+            n_ctx=self._llm.n_ctx(),
+            prompt_format=self._metadata.get(PROMPT_FORMAT_METADATA_KEY),
+        )
+
+    @property
+    def model_path(self) -> Path:
+        return self._path
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    # -- prompt -----------------------------------------------------------------------------------------
+    def tokenize_prompt(self, prompt: Prompt) -> list[int]:
+        tokens: list[int] = []
+        if self._llm._model.add_bos_token():
+            tokens.append(self._llm.token_bos())
+        for segment in prompt.segments:
+            if segment.text:
+                tokens.extend(
+                    self._llm.tokenize(segment.text.encode("utf-8"), add_bos=False, special=segment.special)
+                )
+        # Keep room for generation; dropping the oldest context only happens with tiny n_ctx settings.
+        limit = self._llm.n_ctx() - 128
+        return tokens[-limit:] if len(tokens) > limit else tokens
+
+    def _evaluate(self, tokens: list[int], cancel: threading.Event) -> tuple[int, int] | None:
+        """Bring the KV cache to `tokens`; returns (reused, evaluated) or None when cancelled."""
+        llm = self._llm
+        reused = _common_prefix(llm._input_ids.tolist(), tokens)
+        # Leave the last token for generate() to re-evaluate: it needs fresh logits to sample from.
+        reused = min(reused, len(tokens) - 1)
+        if reused < llm.n_tokens:
+            llm._ctx.kv_cache_seq_rm(-1, reused, -1)
+            llm.n_tokens = reused
+        evaluated = 0
+        pending = tokens[reused:-1]
+        for start in range(0, len(pending), EVAL_CHUNK_TOKENS):
+            if cancel.is_set():
+                return None
+            chunk = pending[start : start + EVAL_CHUNK_TOKENS]
+            llm.eval(chunk)
+            evaluated += len(chunk)
+        return reused, evaluated + 1
+
+    def prefill(self, prompt: Prompt, cancel: threading.Event) -> GenerationResult:
+        with self._lock:
+            started = time.perf_counter()
+            tokens = self.tokenize_prompt(prompt)
+            outcome = self._evaluate(tokens, cancel)
+            reused, evaluated = outcome if outcome else (0, 0)
+            return GenerationResult(
+                text="",
+                prompt_tokens=len(tokens),
+                reused_tokens=reused,
+                evaluated_tokens=evaluated - 1 if evaluated else 0,
+                prompt_ms=(time.perf_counter() - started) * 1000,
+                stop_reason="cancelled" if outcome is None else "prefill",
+            )
+
+    # -- generation -------------------------------------------------------------------------------------
+    def generate(
+        self, prompt: Prompt, params: GenerationParams, should_stop: StopCheck, cancel: threading.Event
+    ) -> GenerationResult:
+        with self._lock:
+            return self._generate(prompt, params, should_stop, cancel)
+
+    def _generate(
+        self, prompt: Prompt, params: GenerationParams, should_stop: StopCheck, cancel: threading.Event
+    ) -> GenerationResult:
+        llm = self._llm
+        started = time.perf_counter()
+        tokens = self.tokenize_prompt(prompt)
+        result = GenerationResult(text="", prompt_tokens=len(tokens), stop_reason="max_tokens")
+        outcome = self._evaluate(tokens, cancel)
+        if outcome is None:
+            result.stop_reason = "cancelled"
+            result.prompt_ms = (time.perf_counter() - started) * 1000
+            return result
+        result.reused_tokens, result.evaluated_tokens = outcome
+        prompt_done: float | None = None
+        generated: list[int] = []
+        text_bytes = b""
+        max_tokens = min(params.max_tokens, llm.n_ctx() - len(tokens) - 1)
+        for token in llm.generate(tokens, temp=params.temperature, top_k=1 if params.temperature == 0 else 40,
+                                  repeat_penalty=1.0, reset=True):
+            now = time.perf_counter()
+            if prompt_done is None:
+                # The first sample includes the last prompt token's evaluation.
+                prompt_done = now
+            if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                result.stop_reason = "eos"
+                break
+            generated.append(token)
+            text_bytes += llm.detokenize([token])
+            # A token can end mid-character; the rest arrives with the next one.
+            result.text = text_bytes.decode("utf-8", errors="ignore")
+            if cancel.is_set():
+                result.stop_reason = "cancelled"
+                break
+            if should_stop(result.text):
+                result.stop_reason = "stop"
+                break
+            if len(generated) >= max_tokens:
+                result.stop_reason = "max_tokens"
+                break
+            if params.time_budget_ms and (now - prompt_done) * 1000 > params.time_budget_ms:
+                result.stop_reason = "time"
+                break
+        end = time.perf_counter()
+        prompt_done = prompt_done or end
+        result.generated_tokens = len(generated)
+        result.prompt_ms = (prompt_done - started) * 1000
+        result.generation_ms = (end - prompt_done) * 1000
+        return result
+
+    def close(self) -> None:
+        llm = getattr(self, "_llm", None)
+        if llm is not None:
+            llm.close()

@@ -1,0 +1,334 @@
+"""Completion scheduling: debounce, single flight, cancellation, caches, prefill and speculation.
+
+All model work runs on one worker thread (llama.cpp contexts are not thread-safe and there is one model);
+the asyncio side decides what runs. A newer request supersedes older ones: their cancel events are set and
+the backend stops between tokens (or prompt chunks). Prefill and speculative work yield to any request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from lsp.backends.base import Backend, GenerationParams, GenerationResult
+from lsp.completion.assemble import SnippetCache, Windows, build_prompt_input
+from lsp.completion.cache import AFTER_KEY_CHARS, BEFORE_KEY_CHARS, TypedAheadCache
+from lsp.completion.postprocess import is_mid_line, make_stop_check, postprocess
+from lsp.config import Settings
+from lsp.documents import Document, Position
+from lsp.prompt import Prompt, render_completion_prompt
+from lsp.syntax.snippets import Chunk, chunk_document
+
+LATENCY_WINDOW = 500
+
+
+@dataclass
+class Completion:
+    text: str
+    source: str  # model | cache
+    latency_ms: float
+    result: GenerationResult | None = None
+    reason: str = "ok"
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    served: int = 0
+    from_cache: int = 0
+    empty: int = 0
+    cancelled: int = 0
+    superseded: int = 0
+    errors: int = 0
+    prefills: int = 0
+    speculative: int = 0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    evaluated_tokens: int = 0
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+
+    def percentiles(self) -> dict[str, float | None]:
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return {"p50": None, "p95": None, "max": None}
+
+        def pick(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+        return {"p50": pick(0.5), "p95": pick(0.95), "max": round(ordered[-1], 1)}
+
+    def as_dict(self) -> dict[str, object]:
+        """camelCase, as LSP payloads are."""
+        counts = {_camel(k): v for k, v in self.__dict__.items() if k != "latencies_ms"}
+        return {**counts, "latencyMs": self.percentiles()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def uri_to_path(uri: str) -> str:
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+
+def relative_path(uri: str, root: Path | None) -> str:
+    path = Path(uri_to_path(uri))
+    if root is not None:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            pass
+    return path.name
+
+
+class _Ticket:
+    """One piece of model work; `cancel` is what the worker thread watches."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.cancel = threading.Event()
+
+
+class CompletionEngine:
+    def __init__(self, settings: Settings, log: Callable[[str, str], None] | None = None):
+        self.settings = settings
+        self.backend: Backend | None = None
+        self.documents: dict[str, Document] = {}
+        self.root: Path | None = None
+        self.stats = Stats()
+        self.cache = TypedAheadCache()
+        self._log = log or (lambda level, message: None)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._latest: dict[str, _Ticket] = {}
+        self._background: set[_Ticket] = set()
+        self._idle_timers: dict[str, asyncio.TimerHandle] = {}
+        self._chunks: dict[str, tuple[int, tuple[Chunk, ...]]] = {}
+        self._snippet_caches: dict[str, SnippetCache] = {}
+        self.last_prefill: GenerationResult | None = None
+
+    # -- model ------------------------------------------------------------------------------------------
+    async def run_in_worker(self, fn: Callable, *args: object) -> object:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def set_backend(self, backend: Backend | None) -> None:
+        old, self.backend = self.backend, backend
+        self.cache.clear()
+        if old is not None and old is not backend:
+            # Close on the worker so an in-flight generation finishes first.
+            self._executor.submit(old.close)
+
+    def count_tokens(self, text: str) -> int:
+        assert self.backend is not None
+        return self.backend.count_tokens(text)
+
+    # -- prompts ----------------------------------------------------------------------------------------
+    def _other_chunks(self, uri: str) -> tuple[tuple[Chunk, ...], tuple]:
+        chunks: list[Chunk] = []
+        key = []
+        for other_uri, doc in sorted(self.documents.items()):
+            if other_uri == uri:
+                continue
+            cached = self._chunks.get(other_uri)
+            if cached is None or cached[0] != doc.version:
+                cached = (doc.version, chunk_document(relative_path(other_uri, self.root), doc.tree, doc.source))
+                self._chunks[other_uri] = cached
+            chunks.extend(cached[1])
+            key.append((other_uri, doc.version))
+        return tuple(chunks), tuple(key)
+
+    def build_prompt(self, doc: Document, cursor_byte: int) -> tuple[Prompt, Windows]:
+        assert self.backend is not None
+        chunks, chunk_key = self._other_chunks(doc.uri)
+        prompt_input, windows = build_prompt_input(
+            doc,
+            relative_path(doc.uri, self.root),
+            cursor_byte,
+            self.settings.context,
+            self.count_tokens,
+            chunks,
+            chunk_key,
+            self._snippet_caches.setdefault(doc.uri, SnippetCache()),
+        )
+        return render_completion_prompt(prompt_input, self.backend.info().fim), windows
+
+    @staticmethod
+    def _cache_key(doc: Document, cursor_byte: int) -> tuple[str, str]:
+        before = doc.source[max(0, cursor_byte - 4 * (BEFORE_KEY_CHARS + 256)) : cursor_byte]
+        after = doc.source[cursor_byte : cursor_byte + 4 * AFTER_KEY_CHARS]
+        return before.decode("utf-8", errors="ignore"), after.decode("utf-8", errors="ignore")
+
+    # -- background work --------------------------------------------------------------------------------
+    def _cancel_background(self) -> None:
+        for ticket in self._background:
+            ticket.cancel.set()
+        self._background.clear()
+
+    def note_cursor(self, uri: str, position: Position) -> None:
+        """The cursor rests here (an edit, a code-action request): prefill once the user pauses."""
+        settings = self.settings.completion
+        if not (settings.enabled and settings.prefill) or self.backend is None:
+            return
+        timer = self._idle_timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._idle_timers[uri] = loop.call_later(
+            settings.prefill_idle_ms / 1000, lambda: loop.create_task(self.prefill(uri, position))
+        )
+
+    async def prefill(self, uri: str, position: Position) -> GenerationResult | None:
+        doc = self.documents.get(uri)
+        if doc is None or self.backend is None:
+            return None
+        ticket = _Ticket("prefill")
+        self._background.add(ticket)
+        try:
+            prompt, _ = self.build_prompt(doc, doc.byte_offset(position))
+            result = await self.run_in_worker(self.backend.prefill, prompt, ticket.cancel)
+        except Exception as exc:  # prefill is an optimisation; it must never break the server
+            self._log("warning", f"prefill failed: {exc}")
+            return None
+        finally:
+            self._background.discard(ticket)
+        assert isinstance(result, GenerationResult)
+        self.stats.prefills += 1
+        self.last_prefill = result
+        self._log(
+            "debug",
+            f"prefill {uri_to_path(uri)}:{position.line + 1}: {result.evaluated_tokens} evaluated, "
+            f"{result.reused_tokens} reused, {result.prompt_ms:.0f} ms ({result.stop_reason})",
+        )
+        return result
+
+    async def _speculate(self, doc: Document, cursor_byte: int, offered: str) -> None:
+        """Compute the completion that follows `offered`, as if the user accepted it (llama.vim)."""
+        assert self.backend is not None
+        ticket = _Ticket("speculative")
+        self._background.add(ticket)
+        try:
+            source = doc.source[:cursor_byte] + offered.encode("utf-8") + doc.source[cursor_byte:]
+            accepted = Document(doc.uri, source.decode("utf-8", errors="replace"), doc.version)
+            new_cursor = cursor_byte + len(offered.encode("utf-8"))
+            completion = await self._generate(accepted, new_cursor, ticket)
+        except Exception as exc:
+            self._log("warning", f"speculative completion failed: {exc}")
+            return
+        finally:
+            self._background.discard(ticket)
+        if completion is not None and completion.text:
+            self.stats.speculative += 1
+            self.cache.put(*self._cache_key(accepted, new_cursor), completion.text)
+
+    # -- requests ---------------------------------------------------------------------------------------
+    async def _generate(self, doc: Document, cursor_byte: int, ticket: _Ticket) -> Completion | None:
+        assert self.backend is not None
+        started = time.perf_counter()
+        prompt, windows = self.build_prompt(doc, cursor_byte)
+        line_start = doc.line_start_byte(doc.line_of_byte(cursor_byte))
+        # Post-processing sees the whole current line even when the prefix window is cut mid-line.
+        prefix = windows.prefix
+        if not prefix.endswith(doc.source[line_start:cursor_byte].decode("utf-8", errors="replace")):
+            prefix = doc.source[line_start:cursor_byte].decode("utf-8", errors="replace")
+        suffix = windows.suffix
+        settings = self.settings.completion
+        params = GenerationParams(settings.max_tokens, settings.temperature, settings.time_budget_ms)
+        result = await self.run_in_worker(
+            self.backend.generate, prompt, params, make_stop_check(prefix, suffix), ticket.cancel
+        )
+        assert isinstance(result, GenerationResult)
+        if result.stop_reason == "cancelled":
+            return None
+        processed = postprocess(result.text, prefix, suffix)
+        return Completion(
+            processed.text, "model", (time.perf_counter() - started) * 1000, result, processed.reason
+        )
+
+    async def complete(self, uri: str, position: Position, invoked: bool) -> Completion | None:
+        """Answer one completion request; None when superseded, cancelled or impossible."""
+        doc = self.documents.get(uri)
+        settings = self.settings.completion
+        if doc is None or self.backend is None or not settings.enabled:
+            return None
+        started = time.perf_counter()
+        self.stats.requests += 1
+        cursor_byte = doc.byte_offset(position)
+        version = doc.version
+        before, after = self._cache_key(doc, cursor_byte)
+
+        # Any request outranks background work; a newer request for this document outranks older ones.
+        self._cancel_background()
+        timer = self._idle_timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        previous = self._latest.get(uri)
+        if previous is not None:
+            previous.cancel.set()
+        ticket = _Ticket("request")
+        self._latest[uri] = ticket
+
+        if settings.typed_ahead_cache:
+            cached = self.cache.get(before, after)
+            if cached is not None:
+                if is_mid_line(before, after):
+                    cached = cached.split("\n", 1)[0]
+                self.stats.from_cache += 1
+                return self._finish(Completion(cached, "cache", (time.perf_counter() - started) * 1000))
+
+        try:
+            if not invoked and settings.debounce_ms:
+                await asyncio.sleep(settings.debounce_ms / 1000)
+            # An edit during the debounce makes the position stale; the client asks again.
+            if ticket.cancel.is_set() or self._latest.get(uri) is not ticket or doc.version != version:
+                self.stats.superseded += 1
+                return None
+            completion = await self._generate(doc, cursor_byte, ticket)
+        except asyncio.CancelledError:
+            ticket.cancel.set()
+            self.stats.cancelled += 1
+            raise
+        except Exception as exc:
+            self.stats.errors += 1
+            self._log("error", f"completion failed: {exc}")
+            return None
+        finally:
+            if self._latest.get(uri) is ticket:
+                del self._latest[uri]
+        if completion is None:
+            self.stats.superseded += 1
+            return None
+        completion.latency_ms = (time.perf_counter() - started) * 1000
+        if completion.text:
+            if settings.typed_ahead_cache:
+                self.cache.put(before, after, completion.text)
+            if settings.speculative:
+                asyncio.get_running_loop().create_task(self._speculate(doc, cursor_byte, completion.text))
+        return self._finish(completion)
+
+    def _finish(self, completion: Completion) -> Completion:
+        stats = self.stats
+        stats.served += 1
+        if not completion.text:
+            stats.empty += 1
+        stats.latencies_ms.append(completion.latency_ms)
+        if completion.result is not None:
+            stats.prompt_tokens += completion.result.prompt_tokens
+            stats.reused_tokens += completion.result.reused_tokens
+            stats.evaluated_tokens += completion.result.evaluated_tokens
+        return completion
+
+    def close(self) -> None:
+        self._cancel_background()
+        for ticket in self._latest.values():
+            ticket.cancel.set()
+        if self.backend is not None:
+            self._executor.submit(self.backend.close)
+        self._executor.shutdown(wait=True)

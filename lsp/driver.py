@@ -1,0 +1,160 @@
+"""A scripted LSP client that drives the real server over stdio, as an editor would.
+
+Used by `make demo` and the keystroke benchmark; the e2e tests use pytest-lsp. It only speaks the
+protocol: every answer comes from the server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+from lsp.server import STATUS_REQUEST
+
+CURSOR_MARK = "‸"
+
+
+@dataclass
+class Timed:
+    text: str
+    ms: float
+
+
+@dataclass
+class EditorSession:
+    """One server process and the documents this client has open."""
+
+    client: LanguageClient
+    versions: dict[str, int] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    messages: list[types.ShowMessageParams] = field(default_factory=list)
+    logs: list[types.LogMessageParams] = field(default_factory=list)
+
+    async def open(self, path: Path, text: str | None = None) -> str:
+        uri = path.resolve().as_uri()
+        text = path.read_text(encoding="utf-8") if text is None else text
+        self.versions[uri] = 1
+        self.texts[uri] = text
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "elixir", 1, text))
+        )
+        return uri
+
+    def insert(self, uri: str, line: int, character: int, text: str) -> None:
+        """Insert `text` at a UTF-16 position (an incremental change, as editors send them)."""
+        self.versions[uri] += 1
+        position = types.Position(line, character)
+        lines = self.texts[uri].split("\n")
+        current = lines[line]
+        # Mirror the edit locally (UTF-16 columns → code points) so the client knows the text too.
+        column = len(current.encode("utf-16-le")[: character * 2].decode("utf-16-le"))
+        lines[line] = current[:column] + text + current[column:]
+        self.texts[uri] = "\n".join(lines)
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(uri, self.versions[uri]),
+                [types.TextDocumentContentChangePartial(types.Range(position, position), text)],
+            )
+        )
+
+    async def inline(self, uri: str, line: int, character: int, invoked: bool = True) -> Timed:
+        kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
+        started = time.perf_counter()
+        result = await self.client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                context=types.InlineCompletionContext(trigger_kind=kind),
+                text_document=types.TextDocumentIdentifier(uri),
+                position=types.Position(line, character),
+            )
+        )
+        ms = (time.perf_counter() - started) * 1000
+        items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
+        text = items[0].insert_text if items else ""
+        return Timed(text if isinstance(text, str) else text.value, ms)
+
+    def cursor_hint(self, uri: str, line: int, character: int) -> None:
+        """What VS Code does on every cursor move: ask for code actions at the cursor."""
+        position = types.Position(line, character)
+        self.client.protocol.send_request(
+            types.TEXT_DOCUMENT_CODE_ACTION,
+            types.CodeActionParams(
+                types.TextDocumentIdentifier(uri),
+                types.Range(position, position),
+                types.CodeActionContext(diagnostics=[]),
+            ),
+        )
+
+    async def status(self) -> dict[str, Any]:
+        result = await self.client.protocol.send_request_async(STATUS_REQUEST, None)
+        return result if isinstance(result, dict) else _to_dict(result)
+
+    async def wait_for_prefill(self, timeout_s: float = 30.0, previous: int = 0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = await self.status()
+            if status["requests"]["prefills"] > previous:
+                return status
+            await asyncio.sleep(0.05)
+        raise TimeoutError("the server did not prefill in time")
+
+
+def _to_dict(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_to_dict(v) for v in value]
+    if hasattr(value, "__dict__"):
+        return {k: _to_dict(v) for k, v in vars(value).items()}
+    return value
+
+
+def server_command() -> list[str]:
+    return [sys.executable, "-m", "lsp"]
+
+
+async def start_session(root: Path, settings: dict[str, Any] | None = None) -> EditorSession:
+    client = LanguageClient("devstral-elixir-driver", "0.1")
+    session = EditorSession(client)
+    client.feature(types.WINDOW_SHOW_MESSAGE)(session.messages.append)
+    client.feature(types.WINDOW_LOG_MESSAGE)(session.logs.append)
+    command = server_command()
+    await client.start_io(command[0], *command[1:], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    await client.initialize_async(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            root_uri=root.resolve().as_uri(),
+            initialization_options=settings or {},
+        )
+    )
+    client.initialized(types.InitializedParams())
+    return session
+
+
+async def stop_session(session: EditorSession) -> None:
+    await session.client.shutdown_async(None)
+    session.client.exit(None)
+    await session.client.stop()
+
+
+def strip_markers(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """Remove cursor markers; return the clean text and each marker's (line, UTF-16 column)."""
+    positions: list[tuple[int, int]] = []
+    clean_lines = []
+    for line_no, line in enumerate(text.split("\n")):
+        while CURSOR_MARK in line:
+            column = line.index(CURSOR_MARK)
+            positions.append((line_no, len(line[:column].encode("utf-16-le")) // 2))
+            line = line[:column] + line[column + 1 :]
+        clean_lines.append(line)
+    return "\n".join(clean_lines), positions
+
+
+def iter_examples(folder: Path) -> Iterator[Path]:
+    yield from sorted(folder.rglob("*.ex"))

@@ -1,0 +1,215 @@
+"""The language server: wiring only. Logic lives in lsp.completion, lsp.documents and lsp.models."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from lsp import __version__
+from lsp.backends.base import BackendError
+from lsp.completion.engine import CompletionEngine, uri_to_path
+from lsp.config import LOG_LEVELS, Settings, parse_settings
+from lsp.documents import Document, Position
+from lsp.models import create_backend
+from lsp.prompt import PROMPT_FORMAT_VERSION
+
+STATUS_REQUEST = "devstralElixir/status"
+ELIXIR_LANGUAGES = {"elixir", "eelixir", "ex", "exs"}
+_MESSAGE_TYPES = {
+    "error": types.MessageType.Error,
+    "warning": types.MessageType.Warning,
+    "info": types.MessageType.Info,
+    "debug": types.MessageType.Log,
+}
+
+logger = logging.getLogger(__name__)
+
+
+class ElixirLanguageServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("devstral-elixir-lsp", __version__)
+        self.settings = Settings()
+        self.engine = CompletionEngine(self.settings, self.log)
+        self.model_error: str | None = None
+
+    def log(self, level: str, message: str) -> None:
+        """window/logMessage, filtered by the 'logLevel' setting."""
+        logger.log(logging.DEBUG if level == "debug" else getattr(logging, level.upper()), message)
+        if LOG_LEVELS.index(level) <= LOG_LEVELS.index(self.settings.log_level):
+            self.window_log_message(types.LogMessageParams(_MESSAGE_TYPES[level], message))
+
+    def show(self, level: str, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(_MESSAGE_TYPES[level], f"DevstralElixir: {message}"))
+
+    def apply_settings(self, raw: Any) -> bool:
+        """Take new settings; True when the model must be reloaded."""
+        settings, problems = parse_settings(raw)
+        for problem in problems:
+            self.show("warning", problem)
+        reload = settings.model != self.settings.model or self.engine.backend is None
+        self.settings = settings
+        self.engine.settings = settings
+        return reload
+
+    async def load_model(self) -> None:
+        self.engine.set_backend(None)
+        try:
+            backend = await self.engine.run_in_worker(create_backend, self.settings.model)
+        except BackendError as exc:
+            self.model_error = str(exc)
+            self.show("error", f"{exc}. Completions are off until the model setting is fixed.")
+            self.log("error", str(exc))
+            return
+        self.model_error = None
+        self.engine.set_backend(backend)  # type: ignore[arg-type]
+        info = self.engine.backend.info()  # type: ignore[union-attr]
+        if info.prompt_format and info.prompt_format != PROMPT_FORMAT_VERSION:
+            self.show(
+                "warning",
+                f"model {info.model} was trained for prompt format {info.prompt_format}; this server "
+                f"speaks {PROMPT_FORMAT_VERSION}. Completions may be poor.",
+            )
+        mode = "FIM" if info.fim else "prefix-only (no FIM tokens in the vocabulary)"
+        self.log("info", f"model {info.model} loaded via {info.backend}; {mode}")
+
+    def status(self) -> dict[str, Any]:
+        backend = self.engine.backend
+        info = backend.info() if backend is not None else None
+        prefill = self.engine.last_prefill
+        return {
+            "version": __version__,
+            "promptFormat": PROMPT_FORMAT_VERSION,
+            "backend": info.backend if info else self.settings.model.backend,
+            "model": info.model if info else None,
+            "modelPath": str(getattr(backend, "model_path", "")) or None,
+            "fim": info.fim is not None if info else None,
+            "modelPromptFormat": info.prompt_format if info else None,
+            "modelError": self.model_error,
+            "documents": len(self.engine.documents),
+            "requests": self.engine.stats.as_dict(),
+            "lastPrefill": None
+            if prefill is None
+            else {
+                "promptTokens": prefill.prompt_tokens,
+                "evaluatedTokens": prefill.evaluated_tokens,
+                "reusedTokens": prefill.reused_tokens,
+                "ms": round(prefill.prompt_ms, 1),
+                "stopReason": prefill.stop_reason,
+            },
+        }
+
+
+server = ElixirLanguageServer()
+
+
+def _position(position: types.Position) -> Position:
+    return Position(position.line, position.character)
+
+
+def _is_elixir(uri: str, language_id: str | None = None) -> bool:
+    return (language_id or "").lower() in ELIXIR_LANGUAGES or uri.endswith((".ex", ".exs"))
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: ElixirLanguageServer, params: types.InitializeParams) -> None:
+    root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
+    ls.engine.root = Path(uri_to_path(root)) if root else None
+    ls.apply_settings(params.initialization_options)
+
+
+@server.feature(types.INITIALIZED)
+async def initialized(ls: ElixirLanguageServer, params: types.InitializedParams) -> None:
+    await ls.load_model()
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def did_change_configuration(ls: ElixirLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+    if params.settings is not None and ls.apply_settings(params.settings):
+        await ls.load_model()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: ElixirLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    item = params.text_document
+    if not _is_elixir(item.uri, item.language_id):
+        return
+    ls.engine.documents[item.uri] = Document(item.uri, item.text, item.version)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: ElixirLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    doc = ls.engine.documents.get(params.text_document.uri)
+    if doc is None:
+        return
+    cursor = None
+    for change in params.content_changes:
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            doc.apply_change(_position(change.range.start), _position(change.range.end), change.text)
+            cursor = doc.position_of(doc.byte_offset(_position(change.range.start)) + len(change.text.encode()))
+        else:
+            doc.replace_all(change.text, doc.version)
+    doc.version = params.text_document.version
+    if cursor is not None:
+        ls.engine.note_cursor(doc.uri, cursor)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: ElixirLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.engine.documents.pop(params.text_document.uri, None)
+
+
+@server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+async def inline_completion(
+    ls: ElixirLanguageServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList | None:
+    invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    completion = await ls.engine.complete(params.text_document.uri, _position(params.position), invoked)
+    if completion is None or not completion.text:
+        return types.InlineCompletionList(items=[])
+    position = params.position
+    item = types.InlineCompletionItem(
+        insert_text=completion.text, range=types.Range(start=position, end=position)
+    )
+    return types.InlineCompletionList(items=[item])
+
+
+@server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "|"]))
+async def completion(ls: ElixirLanguageServer, params: types.CompletionParams) -> types.CompletionList:
+    invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
+    result = await ls.engine.complete(params.text_document.uri, _position(params.position), invoked)
+    line = (result.text.split("\n", 1)[0].rstrip() if result else "")
+    if not line.strip():
+        return types.CompletionList(is_incomplete=True, items=[])
+    item = types.CompletionItem(
+        label=line.strip(),
+        kind=types.CompletionItemKind.Text,
+        detail="DevstralElixir",
+        insert_text=line,
+        text_edit=types.TextEdit(types.Range(params.position, params.position), line),
+        filter_text=line,
+        sort_text="0",
+    )
+    return types.CompletionList(is_incomplete=True, items=[item])
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_ACTION)
+def code_action(ls: ElixirLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    # Editors ask for code actions whenever the cursor moves: that is the "cursor rests" signal that
+    # starts an idle prefill. The actions themselves arrive with the idiom rules.
+    if params.text_document.uri in ls.engine.documents:
+        ls.engine.note_cursor(params.text_document.uri, _position(params.range.end))
+    return []
+
+
+@server.feature(STATUS_REQUEST)
+def status(ls: ElixirLanguageServer, params: Any) -> dict[str, Any]:
+    return ls.status()
+
+
+@server.feature(types.SHUTDOWN)
+def shutdown(ls: ElixirLanguageServer, params: Any) -> None:
+    ls.engine.close()

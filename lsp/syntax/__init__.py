@@ -1,0 +1,1 @@
+"""Pure tree-sitter helpers: parsing, queries, Elixir context. No pygls, no llama_cpp."""
