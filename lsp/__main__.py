@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from lsp import __version__
@@ -31,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--tcp expects HOST:PORT, got {args.tcp!r}")
         server.start_tcp(host, int(port))
     else:
-        server.start_io()
+        # LSP gets a private duplicate of stdout; fd 1 itself then points at stderr, so native code
+        # (llama.cpp) printing to stdout, or redirecting it, can never corrupt or swallow the protocol.
+        protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+        server.start_io(sys.stdin.buffer, protocol_out)
     return 0
 
 

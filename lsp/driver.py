@@ -38,6 +38,7 @@ class EditorSession:
     texts: dict[str, str] = field(default_factory=dict)
     messages: list[types.ShowMessageParams] = field(default_factory=list)
     logs: list[types.LogMessageParams] = field(default_factory=list)
+    stderr_task: asyncio.Task | None = None
 
     async def open(self, path: Path, text: str | None = None) -> str:
         uri = path.resolve().as_uri()
@@ -93,9 +94,19 @@ class EditorSession:
             ),
         )
 
-    async def status(self) -> dict[str, Any]:
-        result = await self.client.protocol.send_request_async(STATUS_REQUEST, None)
-        return result if isinstance(result, dict) else _to_dict(result)
+    async def status(self, with_prompt: bool = False) -> dict[str, Any]:
+        params = {"withPrompt": True} if with_prompt else None
+        return to_plain(await self.client.protocol.send_request_async(STATUS_REQUEST, params))
+
+    async def wait_until_ready(self, timeout_s: float = 60.0) -> dict[str, Any]:
+        """The model loads after `initialized`; wait until it is loaded or has failed."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = await self.status()
+            if status["model"] or status["modelError"]:
+                return status
+            await asyncio.sleep(0.05)
+        raise TimeoutError("the server did not load its model in time")
 
     async def wait_for_prefill(self, timeout_s: float = 30.0, previous: int = 0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
@@ -107,25 +118,41 @@ class EditorSession:
         raise TimeoutError("the server did not prefill in time")
 
 
-def _to_dict(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_to_dict(v) for v in value]
-    if hasattr(value, "__dict__"):
-        return {k: _to_dict(v) for k, v in vars(value).items()}
+async def _forward(stream: asyncio.StreamReader | None) -> None:
+    while stream is not None and (line := await stream.readline()):
+        sys.stderr.write(f"[server stderr] {line.decode(errors='replace')}")
+
+
+def to_plain(value: Any) -> Any:
+    """pygls hands untyped JSON objects back as named tuples; turn them into plain data."""
+    if hasattr(value, "_asdict"):
+        return {k: to_plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
     return value
 
 
 def server_command() -> list[str]:
-    return [sys.executable, "-m", "lsp"]
+    return [sys.executable, "-m", "lsp", *(["--log-file", os.environ["DEVSTRAL_LOG"]] if os.environ.get("DEVSTRAL_LOG") else [])]
 
 
 async def start_session(root: Path, settings: dict[str, Any] | None = None) -> EditorSession:
     client = LanguageClient("devstral-elixir-driver", "0.1")
     session = EditorSession(client)
-    client.feature(types.WINDOW_SHOW_MESSAGE)(session.messages.append)
-    client.feature(types.WINDOW_LOG_MESSAGE)(session.logs.append)
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE)
+    def on_message(params: types.ShowMessageParams) -> None:
+        session.messages.append(params)
+        print(f"[server] {params.message}", file=sys.stderr)
+
+    @client.feature(types.WINDOW_LOG_MESSAGE)
+    def on_log(params: types.LogMessageParams) -> None:
+        session.logs.append(params)
+
     command = server_command()
     await client.start_io(command[0], *command[1:], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # pygls pipes the server's stderr but never reads it; a full pipe would block the server.
+    session.stderr_task = asyncio.create_task(_forward(client._server.stderr))
     await client.initialize_async(
         types.InitializeParams(
             capabilities=types.ClientCapabilities(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from lsp.config import LOG_LEVELS, Settings, parse_settings
 from lsp.documents import Document, Position
 from lsp.models import create_backend
 from lsp.prompt import PROMPT_FORMAT_VERSION
+from lsp.syntax.parser import count_errors, make_parser
 
 STATUS_REQUEST = "devstralElixir/status"
 ELIXIR_LANGUAGES = {"elixir", "eelixir", "ex", "exs"}
@@ -59,7 +61,8 @@ class ElixirLanguageServer(LanguageServer):
         self.engine.set_backend(None)
         try:
             backend = await self.engine.run_in_worker(create_backend, self.settings.model)
-        except BackendError as exc:
+        except Exception as exc:  # BackendError, or anything unexpected: report, never crash
+            logger.exception("model load failed")
             self.model_error = str(exc)
             self.show("error", f"{exc}. Completions are off until the model setting is fixed.")
             self.log("error", str(exc))
@@ -76,7 +79,8 @@ class ElixirLanguageServer(LanguageServer):
         mode = "FIM" if info.fim else "prefix-only (no FIM tokens in the vocabulary)"
         self.log("info", f"model {info.model} loaded via {info.backend}; {mode}")
 
-    def status(self) -> dict[str, Any]:
+    def status(self, uri: str | None = None, with_prompt: bool = False) -> dict[str, Any]:
+        """`devstralElixir/status`; with a document URI it also describes that document."""
         backend = self.engine.backend
         info = backend.info() if backend is not None else None
         prefill = self.engine.last_prefill
@@ -100,7 +104,38 @@ class ElixirLanguageServer(LanguageServer):
                 "ms": round(prefill.prompt_ms, 1),
                 "stopReason": prefill.stop_reason,
             },
+            "document": None if uri is None else document_status(self.engine.documents.get(uri)),
+            "lastModelCall": last_model_call(self.engine) if with_prompt else None,
         }
+
+
+def document_status(doc: Document | None) -> dict[str, Any] | None:
+    if doc is None:
+        return None
+    return {
+        "version": doc.version,
+        "sha256": hashlib.sha256(doc.source).hexdigest(),
+        "parseErrors": count_errors(doc.tree.root_node),
+        # The incrementally edited tree must equal a fresh parse of the same text.
+        "treeMatchesReparse": str(doc.tree.root_node) == str(make_parser().parse(doc.source).root_node),
+    }
+
+
+def last_model_call(engine: CompletionEngine) -> dict[str, Any] | None:
+    if engine.last_model_call is None:
+        return None
+    prompt, result = engine.last_model_call
+    return {
+        "segments": [[segment.text, segment.special] for segment in prompt.segments],
+        "text": result.text,
+        "promptTokens": result.prompt_tokens,
+        "reusedTokens": result.reused_tokens,
+        "evaluatedTokens": result.evaluated_tokens,
+        "generatedTokens": result.generated_tokens,
+        "promptMs": round(result.prompt_ms, 2),
+        "generationMs": round(result.generation_ms, 2),
+        "stopReason": result.stop_reason,
+    }
 
 
 server = ElixirLanguageServer()
@@ -207,7 +242,10 @@ def code_action(ls: ElixirLanguageServer, params: types.CodeActionParams) -> lis
 
 @server.feature(STATUS_REQUEST)
 def status(ls: ElixirLanguageServer, params: Any) -> dict[str, Any]:
-    return ls.status()
+    def get(name: str) -> Any:
+        return getattr(params, name, None) or (params.get(name) if isinstance(params, dict) else None)
+
+    return ls.status(get("uri"), bool(get("withPrompt")))
 
 
 @server.feature(types.SHUTDOWN)

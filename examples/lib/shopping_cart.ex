@@ -1,7 +1,7 @@
 defmodule Shop.ShoppingCart do
   @moduledoc """
   A shopping cart kept in a GenServer: add items, remove them, total the price. Prices are in cents.
-  The cursor markers (‸) are where `make demo` asks for completions; the demo removes them first.
+  `make demo` asks for completions at the cursor markers in this file (removed before opening it).
   """
   use GenServer
 

