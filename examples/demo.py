@@ -34,8 +34,10 @@ async def main() -> int:
     if status["modelError"]:
         print(f"model error: {status['modelError']}")
         return 1
-    print(f"{BOLD}server{RESET} {status['model']} via {status['backend']}, prompt format {status['promptFormat']}, "
-          f"{'FIM' if status['fim'] else 'prefix-only'}; ready in {(time.perf_counter() - started):.2f} s\n")
+    print(
+        f"{BOLD}server{RESET} {status['model']} via {status['backend']}, prompt format {status['promptFormat']}, "
+        f"{'FIM' if status['fim'] else 'prefix-only'}; ready in {(time.perf_counter() - started):.2f} s\n"
+    )
 
     for path in iter_examples(HERE / "lib"):
         text, cursors = strip_markers(path.read_text(encoding="utf-8"))

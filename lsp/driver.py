@@ -62,13 +62,17 @@ class EditorSession:
         self.texts[uri] = "\n".join(lines)
         self.client.text_document_did_change(
             types.DidChangeTextDocumentParams(
-                types.VersionedTextDocumentIdentifier(uri, self.versions[uri]),
+                types.VersionedTextDocumentIdentifier(version=self.versions[uri], uri=uri),
                 [types.TextDocumentContentChangePartial(types.Range(position, position), text)],
             )
         )
 
     async def inline(self, uri: str, line: int, character: int, invoked: bool = True) -> Timed:
-        kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
+        kind = (
+            types.InlineCompletionTriggerKind.Invoked
+            if invoked
+            else types.InlineCompletionTriggerKind.Automatic
+        )
         started = time.perf_counter()
         result = await self.client.text_document_inline_completion_async(
             types.InlineCompletionParams(
@@ -133,7 +137,12 @@ def to_plain(value: Any) -> Any:
 
 
 def server_command() -> list[str]:
-    return [sys.executable, "-m", "lsp", *(["--log-file", os.environ["DEVSTRAL_LOG"]] if os.environ.get("DEVSTRAL_LOG") else [])]
+    return [
+        sys.executable,
+        "-m",
+        "lsp",
+        *(["--log-file", os.environ["DEVSTRAL_LOG"]] if os.environ.get("DEVSTRAL_LOG") else []),
+    ]
 
 
 async def start_session(root: Path, settings: dict[str, Any] | None = None) -> EditorSession:

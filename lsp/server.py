@@ -11,7 +11,6 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp import __version__
-from lsp.backends.base import BackendError
 from lsp.completion.engine import CompletionEngine, uri_to_path
 from lsp.config import LOG_LEVELS, Settings, parse_settings
 from lsp.documents import Document, Position
@@ -162,7 +161,9 @@ async def initialized(ls: ElixirLanguageServer, params: types.InitializedParams)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-async def did_change_configuration(ls: ElixirLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+async def did_change_configuration(
+    ls: ElixirLanguageServer, params: types.DidChangeConfigurationParams
+) -> None:
     if params.settings is not None and ls.apply_settings(params.settings):
         await ls.load_model()
 
@@ -184,7 +185,9 @@ def did_change(ls: ElixirLanguageServer, params: types.DidChangeTextDocumentPara
     for change in params.content_changes:
         if isinstance(change, types.TextDocumentContentChangePartial):
             doc.apply_change(_position(change.range.start), _position(change.range.end), change.text)
-            cursor = doc.position_of(doc.byte_offset(_position(change.range.start)) + len(change.text.encode()))
+            cursor = doc.position_of(
+                doc.byte_offset(_position(change.range.start)) + len(change.text.encode())
+            )
         else:
             doc.replace_all(change.text, doc.version)
     doc.version = params.text_document.version
@@ -216,7 +219,7 @@ async def inline_completion(
 async def completion(ls: ElixirLanguageServer, params: types.CompletionParams) -> types.CompletionList:
     invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
     result = await ls.engine.complete(params.text_document.uri, _position(params.position), invoked)
-    line = (result.text.split("\n", 1)[0].rstrip() if result else "")
+    line = result.text.split("\n", 1)[0].rstrip() if result else ""
     if not line.strip():
         return types.CompletionList(is_incomplete=True, items=[])
     item = types.CompletionItem(

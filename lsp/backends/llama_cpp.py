@@ -65,8 +65,11 @@ class LlamaCppBackend:
 
     def _find_fim_tokens(self) -> FimTokens | None:
         lib = self._llama_cpp
-        ids = (lib.llama_vocab_fim_pre(self._vocab), lib.llama_vocab_fim_suf(self._vocab),
-               lib.llama_vocab_fim_mid(self._vocab))
+        ids = (
+            lib.llama_vocab_fim_pre(self._vocab),
+            lib.llama_vocab_fim_suf(self._vocab),
+            lib.llama_vocab_fim_mid(self._vocab),
+        )
         if any(token < 0 for token in ids):
             return None
         return FimTokens(*(self._token_text(token) for token in ids))
@@ -159,8 +162,13 @@ class LlamaCppBackend:
         generated: list[int] = []
         text_bytes = b""
         max_tokens = min(params.max_tokens, llm.n_ctx() - len(tokens) - 1)
-        for token in llm.generate(tokens, temp=params.temperature, top_k=1 if params.temperature == 0 else 40,
-                                  repeat_penalty=1.0, reset=True):
+        for token in llm.generate(
+            tokens,
+            temp=params.temperature,
+            top_k=1 if params.temperature == 0 else 40,
+            repeat_penalty=1.0,
+            reset=True,
+        ):
             now = time.perf_counter()
             if prompt_done is None:
                 # The first sample includes the last prompt token's evaluation.

@@ -93,8 +93,9 @@ def relative_path(uri: str, root: Path | None) -> str:
 class _Ticket:
     """One piece of model work; `cancel` is what the worker thread watches."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, activity: int = 0):
         self.kind = kind
+        self.activity = activity
         self.cancel = threading.Event()
 
 
@@ -110,7 +111,10 @@ class CompletionEngine:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self._latest: dict[str, _Ticket] = {}
         self._background: set[_Ticket] = set()
-        self._idle_timers: dict[str, asyncio.TimerHandle] = {}
+        # One cursor, one idle timer; `_activity` counts requests and edits so that background work
+        # queued behind a request can tell it is stale before it touches the KV cache.
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._activity = 0
         self._chunks: dict[str, tuple[int, tuple[Chunk, ...]]] = {}
         self._snippet_caches: dict[str, SnippetCache] = {}
         self.last_prefill: GenerationResult | None = None
@@ -141,7 +145,10 @@ class CompletionEngine:
                 continue
             cached = self._chunks.get(other_uri)
             if cached is None or cached[0] != doc.version:
-                cached = (doc.version, chunk_document(relative_path(other_uri, self.root), doc.tree, doc.source))
+                cached = (
+                    doc.version,
+                    chunk_document(relative_path(other_uri, self.root), doc.tree, doc.source),
+                )
                 self._chunks[other_uri] = cached
             chunks.extend(cached[1])
             key.append((other_uri, doc.version))
@@ -170,20 +177,33 @@ class CompletionEngine:
 
     # -- background work --------------------------------------------------------------------------------
     def _cancel_background(self) -> None:
+        self._activity += 1
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         for ticket in self._background:
             ticket.cancel.set()
         self._background.clear()
+
+    def _new_background_ticket(self, kind: str) -> _Ticket:
+        ticket = _Ticket(kind, self._activity)
+        self._background.add(ticket)
+        return ticket
+
+    def _background_call(self, ticket: _Ticket, fn: Callable, *args: object) -> object:
+        """Run `fn` on the worker unless a request or edit came while it waited in the queue."""
+        if ticket.activity != self._activity:
+            ticket.cancel.set()
+        return fn(*args)
 
     def note_cursor(self, uri: str, position: Position) -> None:
         """The cursor rests here (an edit, a code-action request): prefill once the user pauses."""
         settings = self.settings.completion
         if not (settings.enabled and settings.prefill) or self.backend is None:
             return
-        timer = self._idle_timers.pop(uri, None)
-        if timer is not None:
-            timer.cancel()
+        self._cancel_background()
         loop = asyncio.get_running_loop()
-        self._idle_timers[uri] = loop.call_later(
+        self._idle_timer = loop.call_later(
             settings.prefill_idle_ms / 1000, lambda: loop.create_task(self.prefill(uri, position))
         )
 
@@ -191,11 +211,12 @@ class CompletionEngine:
         doc = self.documents.get(uri)
         if doc is None or self.backend is None:
             return None
-        ticket = _Ticket("prefill")
-        self._background.add(ticket)
+        ticket = self._new_background_ticket("prefill")
         try:
             prompt, _ = self.build_prompt(doc, doc.byte_offset(position))
-            result = await self.run_in_worker(self.backend.prefill, prompt, ticket.cancel)
+            result = await self.run_in_worker(
+                self._background_call, ticket, self.backend.prefill, prompt, ticket.cancel
+            )
         except Exception as exc:  # prefill is an optimisation; it must never break the server
             self._log("warning", f"prefill failed: {exc}")
             return None
@@ -214,8 +235,7 @@ class CompletionEngine:
     async def _speculate(self, doc: Document, cursor_byte: int, offered: str) -> None:
         """Compute the completion that follows `offered`, as if the user accepted it (llama.vim)."""
         assert self.backend is not None
-        ticket = _Ticket("speculative")
-        self._background.add(ticket)
+        ticket = self._new_background_ticket("speculative")
         try:
             source = doc.source[:cursor_byte] + offered.encode("utf-8") + doc.source[cursor_byte:]
             accepted = Document(doc.uri, source.decode("utf-8", errors="replace"), doc.version)
@@ -243,9 +263,11 @@ class CompletionEngine:
         suffix = windows.suffix
         settings = self.settings.completion
         params = GenerationParams(settings.max_tokens, settings.temperature, settings.time_budget_ms)
-        result = await self.run_in_worker(
-            self.backend.generate, prompt, params, make_stop_check(prefix, suffix), ticket.cancel
-        )
+        call = (self.backend.generate, prompt, params, make_stop_check(prefix, suffix), ticket.cancel)
+        if ticket.kind == "request":
+            result = await self.run_in_worker(*call)
+        else:
+            result = await self.run_in_worker(self._background_call, ticket, *call)
         assert isinstance(result, GenerationResult)
         if ticket.kind == "request":
             self.last_model_call = (prompt, result)
@@ -270,9 +292,6 @@ class CompletionEngine:
 
         # Any request outranks background work; a newer request for this document outranks older ones.
         self._cancel_background()
-        timer = self._idle_timers.pop(uri, None)
-        if timer is not None:
-            timer.cancel()
         previous = self._latest.get(uri)
         if previous is not None:
             previous.cancel.set()

@@ -31,20 +31,26 @@ async def start(client: LanguageClient, options: dict[str, Any] | None = None) -
 async def status(client: LanguageClient, uri: str | None = None) -> dict[str, Any]:
     """`devstralElixir/status`, waiting until the model has loaded (or failed to)."""
     while True:
-        result = to_plain(await client.protocol.send_request_async(STATUS_REQUEST, {"uri": uri} if uri else None))
+        result = to_plain(
+            await client.protocol.send_request_async(STATUS_REQUEST, {"uri": uri} if uri else None)
+        )
         if result["model"] or result["modelError"]:
             return result
         await asyncio.sleep(0.05)
 
 
 def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:
-    client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "elixir", version, text)))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "elixir", version, text))
+    )
 
 
-def change(client: LanguageClient, uri: str, version: int, start: tuple[int, int], end: tuple[int, int], text: str):
+def change(
+    client: LanguageClient, uri: str, version: int, start: tuple[int, int], end: tuple[int, int], text: str
+):
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
-            types.VersionedTextDocumentIdentifier(uri, version),
+            types.VersionedTextDocumentIdentifier(version=version, uri=uri),
             [
                 types.TextDocumentContentChangePartial(
                     types.Range(types.Position(*start), types.Position(*end)), text
@@ -55,7 +61,9 @@ def change(client: LanguageClient, uri: str, version: int, start: tuple[int, int
 
 
 def inline_params(uri: str, line: int, character: int, invoked: bool = True) -> types.InlineCompletionParams:
-    kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
+    kind = (
+        types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
+    )
     return types.InlineCompletionParams(
         context=types.InlineCompletionContext(trigger_kind=kind),
         text_document=types.TextDocumentIdentifier(uri),

@@ -30,8 +30,19 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
-def _open_example(client: LanguageClient, path=PRICING) -> tuple[str, str, list[tuple[int, int]]]:
+def _open_example(
+    client: LanguageClient, path=PRICING, fresh: bool = False
+) -> tuple[str, str, list[tuple[int, int]]]:
+    """Open an example; `fresh` makes its text unique, so no cache (KV or typed-ahead) knows it."""
     text, cursors = strip_markers(path.read_text(encoding="utf-8"))
+    if fresh:
+        # Unique comments at the top (nothing of the prompt is in the KV cache) and just above the
+        # first cursor (nothing near it is in the typed-ahead cache).
+        lines = text.split("\n")
+        lines.insert(cursors[0][0], f"    # {uuid.uuid4().hex}")
+        lines.insert(0, f"# {uuid.uuid4().hex}")
+        text = "\n".join(lines)
+        cursors = [(line + 2, column) for line, column in cursors]
     uri = f"file:///tmp/{uuid.uuid4().hex}/{path.name}"
     open_doc(client, uri, text)
     return uri, text, cursors
@@ -75,7 +86,9 @@ async def test_inline_completions_at_example_cursors_never_worsen_the_parse(clie
             offered.append(completion)
             assert completion == completion.rstrip(), "trailing whitespace"
             old_errors = count_errors(parser.parse(text.encode()).root_node)
-            new_errors = count_errors(parser.parse(_insert(text, line, column, completion).encode()).root_node)
+            new_errors = count_errors(
+                parser.parse(_insert(text, line, column, completion).encode()).root_node
+            )
             assert new_errors <= old_errors, completion
     after = await status(client)
     # The embedded model is weak, but at these cursors it does offer code.
@@ -95,15 +108,24 @@ async def test_mid_line_completion_is_one_line(client: LanguageClient):
 
 async def test_incremental_edits_keep_server_text_and_tree_in_step(client: LanguageClient):
     uri, text, _ = _open_example(client)
-    edits = [((0, 0), (0, 0), "# café ☕ 😀\n"), ((1, 10), (1, 15), "Shop"), ((3, 0), (5, 0), ""), ((2, 3), (2, 3), "é")]
+    edits = [
+        ((0, 0), (0, 0), "# café ☕ 😀\n"),
+        ((1, 10), (1, 15), "Shop"),
+        ((3, 0), (5, 0), ""),
+        ((2, 3), (2, 3), "é"),
+    ]
     version = 1
     for start_pos, end_pos, new_text in edits:
         version += 1
         change(client, uri, version, start_pos, end_pos, new_text)
         lines = text.split("\n")
         # Apply the same edit locally; UTF-16 == code points here except for 😀 on line 0, edited first.
-        start_off = sum(len(x) + 1 for x in lines[: start_pos[0]]) + _utf16_to_index(lines[start_pos[0]], start_pos[1])
-        end_off = sum(len(x) + 1 for x in lines[: end_pos[0]]) + _utf16_to_index(lines[end_pos[0]], end_pos[1])
+        start_off = sum(len(x) + 1 for x in lines[: start_pos[0]]) + _utf16_to_index(
+            lines[start_pos[0]], start_pos[1]
+        )
+        end_off = sum(len(x) + 1 for x in lines[: end_pos[0]]) + _utf16_to_index(
+            lines[end_pos[0]], end_pos[1]
+        )
         text = text[:start_off] + new_text + text[end_off:]
     info = await status(client, uri)
     doc = info["document"]
@@ -122,7 +144,7 @@ def _utf16_to_index(line: str, column: int) -> int:
 
 
 async def test_typing_along_a_completion_is_served_from_the_cache(client: LanguageClient):
-    uri, text, cursors = _open_example(client)
+    uri, _text, cursors = _open_example(client)
     line, column = cursors[0]
     completion = await inline(client, uri, line, column)
     if len(completion.strip()) < 2:
@@ -138,12 +160,13 @@ async def test_typing_along_a_completion_is_served_from_the_cache(client: Langua
 
 
 async def test_keystrokes_reuse_the_kv_cache(client: LanguageClient):
-    uri, text, cursors = _open_example(client)
+    uri, _text, cursors = _open_example(client, fresh=True)
     line, column = cursors[0]
     await inline(client, uri, line, column)
     before = await status(client)
     version = 1
-    for char in "amo":
+    # Characters no completion starts with, so every keystroke is a model call.
+    for char in "xqz":
         version += 1
         change(client, uri, version, (line, column), (line, column), char)
         column += 1
@@ -156,7 +179,7 @@ async def test_keystrokes_reuse_the_kv_cache(client: LanguageClient):
 
 
 async def test_completion_request_gives_one_single_line_item(client: LanguageClient):
-    uri, text, cursors = _open_example(client)
+    uri, _text, cursors = _open_example(client)
     line, column = cursors[0]
     result = await client.text_document_completion_async(
         types.CompletionParams(types.TextDocumentIdentifier(uri), types.Position(line, column))
@@ -169,25 +192,28 @@ async def test_completion_request_gives_one_single_line_item(client: LanguageCli
 
 
 async def test_newer_request_supersedes_older_one(client: LanguageClient):
-    uri, text, cursors = _open_example(client)
+    uri, _text, cursors = _open_example(client, fresh=True)
     line, column = cursors[0]
     before = await status(client)
     first = client.text_document_inline_completion_async(inline_params(uri, line, column, invoked=False))
     second = client.text_document_inline_completion_async(inline_params(uri, line, column, invoked=True))
     first_result, second_result = await asyncio.gather(first, second)
     after = await status(client)
-    assert first_result.items == []
+    assert list(first_result.items) == []
     assert isinstance(second_result, types.InlineCompletionList)
     assert after["requests"]["superseded"] >= before["requests"]["superseded"] + 1
 
 
 async def test_cancel_request_stops_generation_and_server_keeps_serving(client: LanguageClient):
-    uri, text, cursors = _open_example(client)
-    line, column = cursors[1]
+    uri, _text, cursors = _open_example(client, fresh=True)
+    line, column = cursors[0]
     before = await status(client)
     msg_id = f"cancel-{uuid.uuid4().hex}"
-    future = client.protocol.send_request_async(
-        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, line, column), msg_id=msg_id
+    # pytest-lsp's send_request_async is a coroutine: schedule it so the request leaves now.
+    future = asyncio.ensure_future(
+        client.protocol.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, line, column), msg_id=msg_id
+        )
     )
     await asyncio.sleep(0.05)
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))

@@ -42,8 +42,7 @@ TMP.mkdir(parents=True, exist_ok=True)
 MODELS = bad_models(TMP)
 
 
-@pytest.mark.parametrize("case", sorted(MODELS))
-@pytest_lsp.fixture(config=SERVER)
+@pytest_lsp.fixture(config=SERVER, params=sorted(MODELS))
 async def client(lsp_client: LanguageClient, request):
     lsp_client.case = request.param
     await start(lsp_client, {"model": {"path": str(MODELS[request.param])}})
@@ -71,7 +70,7 @@ async def test_bad_model_is_reported_once_and_nothing_else_breaks(client: Langua
     completion = await client.text_document_completion_async(
         types.CompletionParams(types.TextDocumentIdentifier(uri), types.Position(2, 4))
     )
-    assert completion.items == []
+    assert list(completion.items) == []
 
     info = await status(client, uri)
     assert str(MODELS[client.case]) in info["modelError"]

@@ -32,7 +32,14 @@ def test_bad_values_are_reported_by_name_and_replaced_by_defaults():
     assert settings.model.backend == "llama_cpp"
     assert settings.log_level == "info"
     text = "\n".join(problems)
-    for name in ("completion.debounceMs", "completion.temperature", "model.backend", "logLevel", "colour", "context"):
+    for name in (
+        "completion.debounceMs",
+        "completion.temperature",
+        "model.backend",
+        "logLevel",
+        "colour",
+        "context",
+    ):
         assert name in text
 
 

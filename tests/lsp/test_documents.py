@@ -62,7 +62,23 @@ def _offset_to_position(text: str, index: int) -> Position:
 
 
 fragments = st.sampled_from(
-    ["def ", "do", " end", "\n", "  ", "x", "(", ")", '"é"', "😀", "|> ", "fn a -> a end", "#{", "@doc ", "\r\n"]
+    [
+        "def ",
+        "do",
+        " end",
+        "\n",
+        "  ",
+        "x",
+        "(",
+        ")",
+        '"é"',
+        "😀",
+        "|> ",
+        "fn a -> a end",
+        "#{",
+        "@doc ",
+        "\r\n",
+    ]
 )
 
 
