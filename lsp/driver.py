@@ -170,6 +170,7 @@ async def start_session(root: Path, settings: dict[str, Any] | None = None) -> E
         )
     )
     client.initialized(types.InitializedParams())
+    await session.wait_until_ready()
     return session
 
 

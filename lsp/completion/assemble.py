@@ -67,6 +67,11 @@ def choose_windows(doc: Document, cursor_byte: int, settings: ContextSettings, c
     return Windows(anchor, prefix, suffix, cursor_line + max(len(suffix_lines) - 1, 0))
 
 
+def _one_line(source: str) -> str:
+    """Multi-line source (`alias A.{\n B\n}`, long heads) as one line, so it stays one comment line."""
+    return " ".join(source.split())
+
+
 def context_lines(ctx: ElixirContext, windows: Windows, budget: int, count: CountTokens) -> tuple[str, ...]:
     """Facts about the file that the windows do not show, in source order, within `budget` tokens."""
     lines: list[tuple[int, str]] = []
@@ -76,14 +81,16 @@ def context_lines(ctx: ElixirContext, windows: Windows, budget: int, count: Coun
 
     for module in ctx.modules:
         if outside(module.start_line):
-            lines.append((module.start_line, f"defmodule {module.name} do"))
-            lines.extend((module.start_line, directive.strip()) for directive in module.directives)
+            # defimpl names read "Proto, for: Type"; everything else is a module or protocol name.
+            keyword = "defimpl" if ", for:" in module.name else "defmodule"
+            lines.append((module.start_line, f"{keyword} {module.name} do"))
+            lines.extend((module.start_line, _one_line(directive)) for directive in module.directives)
     function = ctx.function
     if function is not None and outside(function.start_line):
         for attribute in (function.doc, function.spec):
             if attribute:
                 lines.extend((function.start_line, text.strip()) for text in attribute.splitlines())
-        lines.append((function.start_line, function.head))
+        lines.append((function.start_line, _one_line(function.head)))
     # Sibling heads, nearest to the cursor first when the budget is short.
     innermost = ctx.modules[-1] if ctx.modules else None
     siblings = []
@@ -91,14 +98,14 @@ def context_lines(ctx: ElixirContext, windows: Windows, budget: int, count: Coun
         cursor = windows.anchor_line
         seen: set[str] = set()
         for info in innermost.functions:
-            if outside(info.start_line) and info is not function and info.head not in seen:
+            if outside(info.start_line) and info != function and info.head not in seen:
                 seen.add(info.head)
                 siblings.append(info)
         siblings.sort(key=lambda info: abs(info.start_line - cursor))
 
     chosen: list[tuple[int, str]] = []
     used = 0
-    for line_no, text in lines + [(info.start_line, info.head) for info in siblings]:
+    for line_no, text in lines + [(info.start_line, _one_line(info.head)) for info in siblings]:
         cost = count(text) + 1
         if used + cost > budget:
             break

@@ -1,0 +1,85 @@
+"""Prompt assembly: windows that keep the prompt's start stable, and out-of-window context."""
+
+from __future__ import annotations
+
+from lsp.completion.assemble import build_prompt_input, choose_windows
+from lsp.config import ContextSettings
+from lsp.documents import Document, Position
+from lsp.prompt import render_completion_prompt
+
+
+def count(text: str) -> int:
+    """A deterministic stand-in tokenizer: four characters a token."""
+    return (len(text) + 3) // 4
+
+
+def big_module(functions: int = 60) -> str:
+    body = "".join(
+        f'  @doc "Doubles {i}."\n  @spec f{i}(integer()) :: integer()\n  def f{i}(x) do\n    x * {i}\n  end\n\n'
+        for i in range(functions)
+    )
+    return (
+        "defmodule Big do\n  alias Big.{\n    Helper,\n    Other\n  }\n  import Enum, only: [map: 2]\n\n"
+        + body
+        + "end\n"
+    )
+
+
+SETTINGS = ContextSettings(prefix_tokens=200, suffix_tokens=40, context_tokens=120, anchor_lines=8)
+
+
+def test_prefix_window_starts_on_an_anchor_line_and_fits_the_budget():
+    doc = Document("file:///big.ex", big_module())
+    cursor = doc.byte_offset(Position(200, 4))
+    windows = choose_windows(doc, cursor, SETTINGS, count)
+    assert windows.anchor_line % SETTINGS.anchor_lines == 0
+    assert count(windows.prefix) <= SETTINGS.prefix_tokens
+    # One more step back would not fit.
+    earlier = doc.source[doc.line_start_byte(windows.anchor_line - 8) : cursor].decode()
+    assert count(earlier) > SETTINGS.prefix_tokens
+    assert windows.prefix.endswith(doc.line_bytes(200).decode()[:4])
+
+
+def test_typing_only_appends_to_the_prompt():
+    doc = Document("file:///big.ex", big_module())
+    line, column = 202, 4  # the body line of `def f32`
+    previous = None
+    anchor_moves = 0
+    for char in "x |> Helper.step()":
+        doc.apply_change(Position(line, column), Position(line, column), char)
+        column += 1
+        prompt_input, windows = build_prompt_input(doc, "lib/big.ex", doc.byte_offset(Position(line, column)), SETTINGS, count)
+        text = render_completion_prompt(prompt_input, None).text
+        if previous is not None:
+            if text.startswith(previous[0]):
+                assert text == previous[0] + char
+            else:
+                anchor_moves += 1
+        previous = (text, windows.anchor_line)
+    assert anchor_moves <= 1
+
+
+def test_context_lists_what_the_windows_do_not_show_on_single_lines():
+    doc = Document("file:///big.ex", big_module())
+    cursor = doc.byte_offset(Position(200, 4))
+    prompt_input, windows = build_prompt_input(doc, "lib/big.ex", cursor, SETTINGS, count)
+    lines = prompt_input.context_lines
+    assert lines[0] == "defmodule Big do"
+    assert "alias Big.{ Helper, Other }" in lines
+    assert "import Enum, only: [map: 2]" in lines
+    assert all("\n" not in line for line in lines)
+    heads = [line for line in lines if line.startswith("def f")]
+    assert heads, lines
+    shown = doc.source[doc.line_start_byte(windows.anchor_line) : cursor].decode()
+    for head in heads:
+        assert head not in shown
+    assert sum(count(line) + 1 for line in lines) <= SETTINGS.context_tokens
+
+
+def test_suffix_window_is_whole_lines_within_budget():
+    doc = Document("file:///big.ex", big_module())
+    cursor = doc.byte_offset(Position(40, 2))
+    windows = choose_windows(doc, cursor, SETTINGS, count)
+    assert windows.suffix.endswith("\n")
+    assert count(windows.suffix) <= SETTINGS.suffix_tokens + 2
+    assert doc.source[cursor:].decode().startswith(windows.suffix)
