@@ -91,7 +91,7 @@ def cut_function_body(text: str) -> tuple[str, int, str] | None:
         return None
     start, end = best
     body = "\n".join(lines[start + 1 : end])
-    kept = [*lines[:start + 1], "", *lines[end:]]
+    kept = [*lines[: start + 1], "", *lines[end:]]
     return "\n".join(kept), start + 1, body
 
 

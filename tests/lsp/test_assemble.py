@@ -48,7 +48,9 @@ def test_typing_only_appends_to_the_prompt():
     for char in "x |> Helper.step()":
         doc.apply_change(Position(line, column), Position(line, column), char)
         column += 1
-        prompt_input, windows = build_prompt_input(doc, "lib/big.ex", doc.byte_offset(Position(line, column)), SETTINGS, count)
+        prompt_input, windows = build_prompt_input(
+            doc, "lib/big.ex", doc.byte_offset(Position(line, column)), SETTINGS, count
+        )
         text = render_completion_prompt(prompt_input, None).text
         if previous is not None:
             if text.startswith(previous[0]):
