@@ -19,7 +19,7 @@ class Position:
     character: int  # UTF-16 code units
 
 
-def _utf16_to_char_index(line: str, utf16_col: int) -> int:
+def utf16_to_char_index(line: str, utf16_col: int) -> int:
     """Index into `line` (code points) of a UTF-16 column; clamps past the end as LSP requires."""
     if line.isascii():
         return min(utf16_col, len(line))
@@ -87,7 +87,7 @@ class Document:
             return 0
         line_bytes = self.line_bytes(position.line)
         line = line_bytes.decode("utf-8", errors="replace")
-        chars = _utf16_to_char_index(line, position.character)
+        chars = utf16_to_char_index(line, position.character)
         return self._starts[position.line] + len(line[:chars].encode("utf-8"))
 
     def position_of(self, offset: int) -> Position:

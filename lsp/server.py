@@ -218,7 +218,9 @@ async def inline_completion(
 @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "|"]))
 async def completion(ls: ElixirLanguageServer, params: types.CompletionParams) -> types.CompletionList:
     invoked = params.context is None or params.context.trigger_kind == types.CompletionTriggerKind.Invoked
-    result = await ls.engine.complete(params.text_document.uri, _position(params.position), invoked)
+    result = await ls.engine.complete(
+        params.text_document.uri, _position(params.position), invoked, channel="popup"
+    )
     line = result.text.split("\n", 1)[0].rstrip() if result else ""
     if not line.strip():
         return types.CompletionList(is_incomplete=True, items=[])

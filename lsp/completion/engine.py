@@ -109,7 +109,9 @@ class CompletionEngine:
         self.cache = TypedAheadCache()
         self._log = log or (lambda level, message: None)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
-        self._latest: dict[str, _Ticket] = {}
+        # The newest request per (document, channel); inline and popup completions are separate channels,
+        # since editors send both for one keystroke and neither should cancel the other.
+        self._latest: dict[tuple[str, str], _Ticket] = {}
         self._background: set[_Ticket] = set()
         # One cursor, one idle timer; `_activity` counts requests and edits so that background work
         # queued behind a request can tell it is stale before it touches the KV cache.
@@ -278,7 +280,9 @@ class CompletionEngine:
             processed.text, "model", (time.perf_counter() - started) * 1000, result, processed.reason
         )
 
-    async def complete(self, uri: str, position: Position, invoked: bool) -> Completion | None:
+    async def complete(
+        self, uri: str, position: Position, invoked: bool, channel: str = "inline"
+    ) -> Completion | None:
         """Answer one completion request; None when superseded, cancelled or impossible."""
         doc = self.documents.get(uri)
         settings = self.settings.completion
@@ -292,11 +296,12 @@ class CompletionEngine:
 
         # Any request outranks background work; a newer request for this document outranks older ones.
         self._cancel_background()
-        previous = self._latest.get(uri)
+        key = (uri, channel)
+        previous = self._latest.get(key)
         if previous is not None:
             previous.cancel.set()
         ticket = _Ticket("request")
-        self._latest[uri] = ticket
+        self._latest[key] = ticket
 
         if settings.typed_ahead_cache:
             cached = self.cache.get(before, after)
@@ -310,7 +315,7 @@ class CompletionEngine:
             if not invoked and settings.debounce_ms:
                 await asyncio.sleep(settings.debounce_ms / 1000)
             # An edit during the debounce makes the position stale; the client asks again.
-            if ticket.cancel.is_set() or self._latest.get(uri) is not ticket or doc.version != version:
+            if ticket.cancel.is_set() or self._latest.get(key) is not ticket or doc.version != version:
                 self.stats.superseded += 1
                 return None
             completion = await self._generate(doc, cursor_byte, ticket)
@@ -323,8 +328,8 @@ class CompletionEngine:
             self._log("error", f"completion failed: {exc}")
             return None
         finally:
-            if self._latest.get(uri) is ticket:
-                del self._latest[uri]
+            if self._latest.get(key) is ticket:
+                del self._latest[key]
         if completion is None:
             self.stats.superseded += 1
             return None

@@ -11,6 +11,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from lsp.documents import utf16_to_char_index
 from lsp.driver import strip_markers
 from lsp.prompt import PROMPT_FORMAT_VERSION
 from lsp.syntax.parser import count_errors, make_parser
@@ -120,10 +121,10 @@ async def test_incremental_edits_keep_server_text_and_tree_in_step(client: Langu
         change(client, uri, version, start_pos, end_pos, new_text)
         lines = text.split("\n")
         # Apply the same edit locally; UTF-16 == code points here except for 😀 on line 0, edited first.
-        start_off = sum(len(x) + 1 for x in lines[: start_pos[0]]) + _utf16_to_index(
+        start_off = sum(len(x) + 1 for x in lines[: start_pos[0]]) + utf16_to_char_index(
             lines[start_pos[0]], start_pos[1]
         )
-        end_off = sum(len(x) + 1 for x in lines[: end_pos[0]]) + _utf16_to_index(
+        end_off = sum(len(x) + 1 for x in lines[: end_pos[0]]) + utf16_to_char_index(
             lines[end_pos[0]], end_pos[1]
         )
         text = text[:start_off] + new_text + text[end_off:]
@@ -132,15 +133,6 @@ async def test_incremental_edits_keep_server_text_and_tree_in_step(client: Langu
     assert doc["version"] == version
     assert doc["sha256"] == hashlib.sha256(text.encode()).hexdigest()
     assert doc["treeMatchesReparse"] is True
-
-
-def _utf16_to_index(line: str, column: int) -> int:
-    units = 0
-    for index, char in enumerate(line):
-        if units >= column:
-            return index
-        units += 2 if ord(char) > 0xFFFF else 1
-    return len(line)
 
 
 async def test_typing_along_a_completion_is_served_from_the_cache(client: LanguageClient):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ import pytest_lsp
 from pytest_lsp import LanguageClient
 
 from tests.e2e.conftest import SERVER, inline, open_doc, start, status
-from tests.lsp.test_openai_compat import FakeServer, Handler, chunk
+from tests.lsp.test_openai_compat import FakeServer, Handler, chunk, running
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +30,9 @@ def respond(handler: Handler, body: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def fake() -> Any:
-    srv = FakeServer()
-    srv.respond(respond)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.stop.set()
-    srv.shutdown()
-    srv.server_close()
+    with running() as srv:
+        srv.respond(respond)
+        yield srv
 
 
 @pytest_lsp.fixture(config=SERVER)

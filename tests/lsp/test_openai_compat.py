@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -168,16 +169,25 @@ def error(status: int, payload: Any) -> Responder:
     return respond
 
 
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
+@contextmanager
+def running() -> Iterator[FakeServer]:
+    """A FakeServer serving on a loopback port in a thread, shut down on exit."""
     srv = FakeServer()
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield srv
-    srv.stop.set()
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=2)
+    try:
+        yield srv
+    finally:
+        srv.stop.set()
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=2)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    with running() as srv:
+        yield srv
 
 
 @pytest.fixture
