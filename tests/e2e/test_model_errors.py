@@ -45,7 +45,10 @@ MODELS = bad_models(TMP)
 @pytest_lsp.fixture(config=SERVER, params=sorted(MODELS))
 async def client(lsp_client: LanguageClient, request):
     lsp_client.case = request.param
-    await start(lsp_client, {"model": {"path": str(MODELS[request.param])}})
+    # A bad setting too: it is reported by name and the server carries on with the default.
+    await start(
+        lsp_client, {"model": {"path": str(MODELS[request.param])}, "completion": {"debounceMs": "fast"}}
+    )
     yield
     await lsp_client.shutdown_session()
 
@@ -77,3 +80,7 @@ async def test_bad_model_is_reported_once_and_nothing_else_breaks(client: Langua
     assert info["document"]["parseErrors"] == 0
     # Still exactly one message after further requests.
     assert len([m for m in client.messages if m.type == types.MessageType.Error]) == 1
+    warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
+    assert any("completion.debounceMs" in message for message in warnings)
+    # The error is logged too (window/logMessage at the default level, info).
+    assert any(log.type == types.MessageType.Error for log in client.log_messages)
