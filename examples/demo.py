@@ -30,7 +30,7 @@ def _tokens(before: dict, after: dict) -> tuple[int, int]:
 async def main() -> int:
     started = time.perf_counter()
     session = await start_session(HERE, {"logLevel": "warning"})
-    status = await session.wait_until_ready()
+    status = await session.status()
     if status["modelError"]:
         print(f"model error: {status['modelError']}")
         return 1

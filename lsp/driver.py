@@ -68,23 +68,11 @@ class EditorSession:
         )
 
     async def inline(self, uri: str, line: int, character: int, invoked: bool = True) -> Timed:
-        kind = (
-            types.InlineCompletionTriggerKind.Invoked
-            if invoked
-            else types.InlineCompletionTriggerKind.Automatic
-        )
         started = time.perf_counter()
         result = await self.client.text_document_inline_completion_async(
-            types.InlineCompletionParams(
-                context=types.InlineCompletionContext(trigger_kind=kind),
-                text_document=types.TextDocumentIdentifier(uri),
-                position=types.Position(line, character),
-            )
+            inline_params(uri, line, character, invoked)
         )
-        ms = (time.perf_counter() - started) * 1000
-        items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
-        text = items[0].insert_text if items else ""
-        return Timed(text if isinstance(text, str) else text.value, ms)
+        return Timed(first_inline_text(result), (time.perf_counter() - started) * 1000)
 
     def cursor_hint(self, uri: str, line: int, character: int) -> None:
         """What VS Code does on every cursor move: ask for code actions at the cursor."""
@@ -99,18 +87,7 @@ class EditorSession:
         )
 
     async def status(self, with_prompt: bool = False) -> dict[str, Any]:
-        params = {"withPrompt": True} if with_prompt else None
-        return to_plain(await self.client.protocol.send_request_async(STATUS_REQUEST, params))
-
-    async def wait_until_ready(self, timeout_s: float = 60.0) -> dict[str, Any]:
-        """The model loads after `initialized`; wait until it is loaded or has failed."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            status = await self.status()
-            if status["model"] or status["modelError"]:
-                return status
-            await asyncio.sleep(0.05)
-        raise TimeoutError("the server did not load its model in time")
+        return await fetch_status(self.client.protocol, {"withPrompt": True} if with_prompt else None)
 
     async def wait_for_prefill(self, timeout_s: float = 30.0, previous: int = 0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
@@ -120,6 +97,39 @@ class EditorSession:
                 return status
             await asyncio.sleep(0.05)
         raise TimeoutError("the server did not prefill in time")
+
+
+def inline_params(uri: str, line: int, character: int, invoked: bool = True) -> types.InlineCompletionParams:
+    kind = (
+        types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
+    )
+    return types.InlineCompletionParams(
+        context=types.InlineCompletionContext(trigger_kind=kind),
+        text_document=types.TextDocumentIdentifier(uri),
+        position=types.Position(line, character),
+    )
+
+
+def first_inline_text(result: types.InlineCompletionList | list | None) -> str:
+    """The first offered item's text, or "" when nothing was offered."""
+    items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
+    if not items:
+        return ""
+    text = items[0].insert_text
+    return text if isinstance(text, str) else text.value
+
+
+async def fetch_status(protocol: Any, params: dict[str, Any] | None = None, timeout_s: float = 60.0) -> dict:
+    """`devstralElixir/status` as plain data, once the model has loaded or failed to (it loads after
+    `initialized`, so a status asked right after start-up would describe no model yet)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = to_plain(await protocol.send_request_async(STATUS_REQUEST, params))
+        if status["model"] or status["modelError"]:
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError("the server did not load its model in time")
+        await asyncio.sleep(0.05)
 
 
 async def _forward(stream: asyncio.StreamReader | None) -> None:
@@ -170,7 +180,7 @@ async def start_session(root: Path, settings: dict[str, Any] | None = None) -> E
         )
     )
     client.initialized(types.InitializedParams())
-    await session.wait_until_ready()
+    await session.status()  # returns once the model has loaded (or failed to)
     return session
 
 

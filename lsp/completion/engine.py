@@ -268,11 +268,10 @@ class CompletionEngine:
         call = (self.backend.generate, prompt, params, make_stop_check(prefix, suffix), ticket.cancel)
         if ticket.kind == "request":
             result = await self.run_in_worker(*call)
+            self.last_model_call = (prompt, result)  # type: ignore[assignment]
         else:
             result = await self.run_in_worker(self._background_call, ticket, *call)
         assert isinstance(result, GenerationResult)
-        if ticket.kind == "request":
-            self.last_model_call = (prompt, result)
         if result.stop_reason == "cancelled":
             return None
         processed = postprocess(result.text, prefix, suffix)

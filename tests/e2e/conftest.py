@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,7 @@ from typing import Any
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from lsp.driver import to_plain
-from lsp.server import STATUS_REQUEST
+from lsp.driver import fetch_status, first_inline_text, inline_params
 
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "lsp"])
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,14 +27,7 @@ async def start(client: LanguageClient, options: dict[str, Any] | None = None) -
 
 
 async def status(client: LanguageClient, uri: str | None = None) -> dict[str, Any]:
-    """`devstralElixir/status`, waiting until the model has loaded (or failed to)."""
-    while True:
-        result = to_plain(
-            await client.protocol.send_request_async(STATUS_REQUEST, {"uri": uri} if uri else None)
-        )
-        if result["model"] or result["modelError"]:
-            return result
-        await asyncio.sleep(0.05)
+    return await fetch_status(client.protocol, {"uri": uri} if uri else None)
 
 
 def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:
@@ -60,21 +51,7 @@ def change(
     )
 
 
-def inline_params(uri: str, line: int, character: int, invoked: bool = True) -> types.InlineCompletionParams:
-    kind = (
-        types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
-    )
-    return types.InlineCompletionParams(
-        context=types.InlineCompletionContext(trigger_kind=kind),
-        text_document=types.TextDocumentIdentifier(uri),
-        position=types.Position(line, character),
-    )
-
-
 async def inline(client: LanguageClient, uri: str, line: int, character: int, invoked: bool = True) -> str:
-    result = await client.text_document_inline_completion_async(inline_params(uri, line, character, invoked))
-    items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
-    if not items:
-        return ""
-    text = items[0].insert_text
-    return text if isinstance(text, str) else text.value
+    return first_inline_text(
+        await client.text_document_inline_completion_async(inline_params(uri, line, character, invoked))
+    )

@@ -12,10 +12,10 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from lsp.documents import utf16_to_char_index
-from lsp.driver import strip_markers
+from lsp.driver import inline_params, strip_markers
 from lsp.prompt import PROMPT_FORMAT_VERSION
 from lsp.syntax.parser import count_errors, make_parser
-from tests.e2e.conftest import EXAMPLES, SERVER, change, inline, inline_params, open_doc, start, status
+from tests.e2e.conftest import EXAMPLES, SERVER, change, inline, open_doc, start, status
 
 pytestmark = pytest.mark.slow
 
