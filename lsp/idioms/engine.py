@@ -1,0 +1,184 @@
+"""Running idiom rules over a document: findings, checked rewrites and fix-all to a fixed point.
+
+Every rewrite is applied to a copy of the source and re-parsed (incrementally, from the document's tree)
+before it is offered: a rewrite that adds an ERROR or MISSING node is dropped. The Elixir-side check
+(`Code.string_to_quoted/1`) lives in `lsp.idioms.elixir_check` and is applied by callers that can afford it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import tree_sitter
+
+from lsp.idioms.base import Edit, Finding, Rule, Safety
+from lsp.syntax.parser import count_errors, make_parser
+
+# Fix-all re-runs the rules on its own output until nothing changes; this bounds pathological ping-pong.
+MAX_FIX_ALL_PASSES = 10
+
+
+def _point(source: bytes, byte: int) -> tuple[int, int]:
+    row = source.count(b"\n", 0, byte)
+    return row, byte - (source.rfind(b"\n", 0, byte) + 1)
+
+
+def shadowed_modules(root: tree_sitter.Node, source: bytes) -> frozenset[str]:
+    """Short names re-bound by `alias X.Enum` or `alias X, as: Enum` anywhere in the document.
+
+    Tree-sitter has no name resolution; a rule about `Enum.map` must not fire where `Enum` is the user's.
+    """
+    names: set[str] = set()
+    for line in source.split(b"\n"):
+        stripped = line.strip()
+        if not stripped.startswith(b"alias "):
+            continue
+        body = stripped[6:].decode("utf-8", "replace")
+        if "as:" in body:
+            names.add(body.split("as:", 1)[1].strip().split()[0].strip(",)"))
+        elif "{" not in body:
+            names.add(body.split(",")[0].strip().rsplit(".", 1)[-1])
+        else:
+            inner = body[body.find("{") + 1 : body.rfind("}")]
+            names.update(part.strip().rsplit(".", 1)[-1] for part in inner.split(",") if part.strip())
+    return frozenset(names)
+
+
+def find_findings(
+    rules: Iterable[Rule],
+    tree: tree_sitter.Tree,
+    source: bytes,
+    byte_range: tuple[int, int] | None = None,
+) -> list[Finding]:
+    """Every finding of `rules`, in rule order then source order (unchecked: see `check`)."""
+    shadowed = shadowed_modules(tree.root_node, source)
+    findings: list[Finding] = []
+    for rule in rules:
+        findings.extend(rule.find(tree.root_node, source, shadowed, byte_range))
+    return findings
+
+
+def apply_edits(source: bytes, edits: Sequence[Edit]) -> bytes:
+    """Apply non-overlapping edits (in any order)."""
+    out = source
+    last_start = len(source) + 1
+    for edit in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
+        if edit.end > last_start:
+            raise ValueError(f"overlapping edits at byte {edit.start}")
+        out = out[: edit.start] + edit.text.encode("utf-8") + out[edit.end :]
+        last_start = edit.start
+    return out
+
+
+def reparse(tree: tree_sitter.Tree, source: bytes, edits: Sequence[Edit],
+            parser: tree_sitter.Parser | None = None) -> tuple[bytes, tree_sitter.Tree]:
+    """The edited source and its tree, re-parsed incrementally from a copy of `tree`."""
+    parser = parser or make_parser()
+    new_tree = tree.copy()
+    new_source = source
+    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
+        new_bytes = edit.text.encode("utf-8")
+        start_point = _point(new_source, edit.start)
+        old_end_point = _point(new_source, edit.end)
+        new_source = new_source[: edit.start] + new_bytes + new_source[edit.end :]
+        new_tree.edit(
+            start_byte=edit.start,
+            old_end_byte=edit.end,
+            new_end_byte=edit.start + len(new_bytes),
+            start_point=start_point,
+            old_end_point=old_end_point,
+            new_end_point=_point(new_source, edit.start + len(new_bytes)),
+        )
+    return new_source, parser.parse(new_source, new_tree)
+
+
+def parses_no_worse(tree: tree_sitter.Tree, new_tree: tree_sitter.Tree) -> bool:
+    """No new ERROR/MISSING node: the edited document has at most as many as before."""
+    return count_errors(new_tree.root_node) <= count_errors(tree.root_node)
+
+
+def check(tree: tree_sitter.Tree, source: bytes, finding: Finding,
+          parser: tree_sitter.Parser | None = None) -> bool:
+    _new_source, new_tree = reparse(tree, source, finding.edits, parser)
+    return parses_no_worse(tree, new_tree)
+
+
+def checked_findings(rules: Iterable[Rule], tree: tree_sitter.Tree, source: bytes,
+                     byte_range: tuple[int, int] | None = None) -> list[Finding]:
+    parser = make_parser()
+    return [f for f in find_findings(rules, tree, source, byte_range) if check(tree, source, f, parser)]
+
+
+def disjoint(findings: Sequence[Finding]) -> list[Finding]:
+    """A maximal prefix-greedy set of findings whose edit spans do not overlap."""
+    chosen: list[Finding] = []
+    spans: list[tuple[int, int]] = []
+    for finding in findings:
+        start, end = finding.edit_span
+        if any(start < e and s < end for s, e in spans):
+            continue
+        chosen.append(finding)
+        spans.append((start, end))
+    return chosen
+
+
+@dataclass(frozen=True)
+class FixAllResult:
+    source: bytes
+    applied: tuple[str, ...]  # rule ids, one per applied finding, in order
+    passes: int
+
+
+def fix_all(rules: Sequence[Rule], tree: tree_sitter.Tree, source: bytes,
+            byte_range: tuple[int, int] | None = None) -> FixAllResult:
+    """Apply the findings of `rules` (within `byte_range`) until none is left.
+
+    Each pass takes a disjoint set of findings; one that would make the parse worse is skipped. The range
+    follows the edits, so a selection keeps covering the same code.
+    """
+    parser = make_parser()
+    applied: list[str] = []
+    passes = 0
+    low, high = byte_range if byte_range is not None else (0, len(source))
+    while passes < MAX_FIX_ALL_PASSES:
+        findings = [f for f in find_findings(rules, tree, source, (low, high)) if low <= f.start and f.end <= high]
+        accepted = []
+        for finding in disjoint(findings):
+            if check(tree, source, finding, parser):
+                accepted.append(finding)
+        if not accepted:
+            break
+        passes += 1
+        edits = [edit for finding in accepted for edit in finding.edits]
+        new_source, new_tree = reparse(tree, source, edits, parser)
+        if not parses_no_worse(tree, new_tree):
+            # Individually fine, jointly not (rare): keep only the first.
+            accepted = accepted[:1]
+            edits = list(accepted[0].edits)
+            new_source, new_tree = reparse(tree, source, edits, parser)
+        high += sum(len(e.text.encode("utf-8")) - (e.end - e.start) for e in edits)
+        applied.extend(f.rule_id for f in accepted)
+        source, tree = new_source, new_tree
+    return FixAllResult(source, tuple(applied), passes)
+
+
+def minimal_edits(old: bytes, new: bytes) -> list[Edit]:
+    """Line-level hunks turning `old` into `new`, as byte-range edits on `old` (never a whole-file replace)."""
+    old_lines = old.splitlines(keepends=True)
+    new_lines = new.splitlines(keepends=True)
+    offsets = [0]
+    for line in old_lines:
+        offsets.append(offsets[-1] + len(line))
+    edits = []
+    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        edits.append(Edit(offsets[i1], offsets[i2], b"".join(new_lines[j1:j2]).decode("utf-8")))
+    return edits
+
+
+def fix_all_safety(include_mostly_safe: bool) -> frozenset[Safety]:
+    return frozenset({Safety.SAFE, Safety.MOSTLY_SAFE} if include_mostly_safe else {Safety.SAFE})
