@@ -61,10 +61,33 @@ class ContextSettings:
 
 
 @dataclass
+class IdiomSettings:
+    enabled: bool = True
+    # Hint/Information diagnostics where a rewrite applies, so editors show them.
+    diagnostics: bool = True
+    diagnostic_severity: str = "hint"  # hint | information
+    # Rule ids to switch off (see docs/idioms.md).
+    disabled_rules: list[str] = field(default_factory=list)
+    # The oldest Elixir the project supports: rules whose output needs a newer one stay off.
+    # "" = read `elixir: "~> X.Y"` from the workspace's mix.exs, else the installed elixir, else 1.14.
+    elixir_version: str = ""
+    # Fix-all applies safe rules; this opts in to the mostly-safe ones as well.
+    fix_all_mostly_safe: bool = False
+    # `elixir` executable for Code.string_to_quoted/compile checks; "" turns those checks off.
+    elixir_path: str = "elixir"
+    diagnostics_debounce_ms: int = 400
+    # The model rewrite ("Make idiomatic (model)").
+    model_rewrite: bool = True
+    model_max_tokens: int = 512
+    model_timeout_s: float = 60.0
+
+
+@dataclass
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
+    idioms: IdiomSettings = field(default_factory=IdiomSettings)
     log_level: str = "info"
 
 
@@ -89,6 +112,10 @@ def _coerce(value: Any, kind: type) -> Any:
         if isinstance(value, str):
             return value
         raise TypeError("expected a string")
+    if kind == list[str]:
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return list(value)
+        raise TypeError("expected a list of strings")
     raise TypeError(f"unsupported setting type {kind}")
 
 
@@ -132,6 +159,11 @@ def _check_ranges(settings: Settings, errors: list[str]) -> None:
         ("context.neighbourTokens", settings.context, "neighbour_tokens", lambda v: 0 <= v <= 1 << 16),
         ("context.maxNeighbours", settings.context, "max_neighbours", lambda v: 0 <= v <= 32),
         ("context.anchorLines", settings.context, "anchor_lines", lambda v: 1 <= v <= 1024),
+        ("idioms.diagnosticSeverity", settings.idioms, "diagnostic_severity", lambda v: v in ("hint", "information")),
+        ("idioms.elixirVersion", settings.idioms, "elixir_version", lambda v: v == "" or parse_version(v) is not None),
+        ("idioms.diagnosticsDebounceMs", settings.idioms, "diagnostics_debounce_ms", lambda v: 0 <= v <= 60000),
+        ("idioms.modelMaxTokens", settings.idioms, "model_max_tokens", lambda v: 16 <= v <= 8192),
+        ("idioms.modelTimeoutS", settings.idioms, "model_timeout_s", lambda v: v > 0),
         ("logLevel", settings, "log_level", lambda v: v in LOG_LEVELS),
     ]
     for dotted, owner, name, valid in checks:
@@ -140,6 +172,12 @@ def _check_ranges(settings: Settings, errors: list[str]) -> None:
             fallback = getattr(default_owner, name)
             errors.append(f"setting '{dotted}': {getattr(owner, name)!r} is out of range; using {fallback!r}")
             setattr(owner, name, fallback)
+
+
+def parse_version(text: str) -> tuple[int, int] | None:
+    """"1.15" or "1.15.7" → (1, 15); anything else → None."""
+    found = re.fullmatch(r"\s*(\d+)\.(\d+)(?:\.\d+)?(?:-[\w.]+)?\s*", text)
+    return (int(found[1]), int(found[2])) if found else None
 
 
 def parse_settings(raw: Any) -> tuple[Settings, list[str]]:

@@ -101,6 +101,13 @@ class Document:
         line = self.line_of_byte(offset)
         return (line, offset - self._starts[line])
 
+    def snapshot(self) -> Document:
+        """A frozen copy for work off the event loop (edits mutate the tree and line index in place)."""
+        copy = Document.__new__(Document)
+        copy.uri, copy.version, copy._parser = self.uri, self.version, make_parser()
+        copy.source, copy._starts, copy.tree = self.source, list(self._starts), self.tree.copy()
+        return copy
+
     # -- edits ------------------------------------------------------------------------------------------
     def replace_all(self, text: str, version: int) -> None:
         self.source = text.encode("utf-8")

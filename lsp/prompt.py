@@ -100,3 +100,40 @@ def render_completion_prompt(inp: PromptInput, fim: FimTokens | None) -> Prompt:
 def render_training_example(inp: PromptInput, middle: str, fim: FimTokens | None) -> tuple[Prompt, str]:
     """A (prompt, target) pair for fine-tuning, rendered exactly as the server will render it."""
     return render_completion_prompt(inp, fim), middle
+
+
+# -- "Make idiomatic (model)" ------------------------------------------------------------------------------
+# The rewrite instruction, in the same file and version as completions: the training pipeline renders its
+# rewrite examples with `render_rewrite_example`, so the model learns exactly what the server sends.
+REWRITE_TASK = "Rewrite the code below as idiomatic Elixir. Keep its behaviour, function names and arities."
+REWRITE_BEFORE = "# Before:"
+REWRITE_AFTER = "# After:"
+# The model ends its answer with this line; the server also stops at it.
+REWRITE_END = "# End"
+
+
+@dataclass(frozen=True)
+class RewriteInput:
+    path: str
+    code: str  # dedented to column 0
+    context_lines: tuple[str, ...] = ()
+    # Titles of the rule findings in the code: cheap, reliable guidance for a small model.
+    hints: tuple[str, ...] = ()
+
+
+def render_rewrite_prompt(inp: RewriteInput) -> Prompt:
+    parts = [f"# File: {inp.path}\n"]
+    if inp.context_lines:
+        parts.append(_comment_block("Context:", list(inp.context_lines)))
+    parts.append(f"# Task: {REWRITE_TASK}\n")
+    if inp.hints:
+        parts.append(_comment_block("Hints:", [f"- {hint}" for hint in inp.hints]))
+    code = inp.code if inp.code.endswith("\n") else inp.code + "\n"
+    parts.append(f"{REWRITE_BEFORE}\n{code}{REWRITE_AFTER}\n")
+    return Prompt((Segment("".join(parts)),))
+
+
+def render_rewrite_example(inp: RewriteInput, rewritten: str) -> tuple[Prompt, str]:
+    """A (prompt, target) pair for fine-tuning the rewrite task."""
+    body = rewritten if rewritten.endswith("\n") else rewritten + "\n"
+    return render_rewrite_prompt(inp), f"{body}{REWRITE_END}\n"

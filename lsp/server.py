@@ -1,9 +1,12 @@
-"""The language server: wiring only. Logic lives in lsp.completion, lsp.documents and lsp.models."""
+"""The language server: wiring only. Logic lives in lsp.completion, lsp.idioms, lsp.documents and lsp.models."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import itertools
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,8 @@ from lsp import __version__
 from lsp.completion.engine import CompletionEngine, uri_to_path
 from lsp.config import LOG_LEVELS, Settings, parse_settings
 from lsp.documents import Document, Position
+from lsp.idioms.model_action import run_model_rewrite
+from lsp.idioms.service import FIX_ALL_KIND, IdiomService, action_data, workspace_edit
 from lsp.models import create_backend
 from lsp.prompt import PROMPT_FORMAT_VERSION
 from lsp.syntax.parser import count_errors, make_parser
@@ -36,6 +41,9 @@ class ElixirLanguageServer(LanguageServer):
         self.settings = Settings()
         self.engine = CompletionEngine(self.settings, self.log)
         self.model_error: str | None = None
+        self.idioms = IdiomService(self.log)
+        self._diagnostic_timers: dict[str, asyncio.TimerHandle] = {}
+        self._progress_ids = itertools.count(1)
 
     def log(self, level: str, message: str) -> None:
         """window/logMessage, filtered by the 'logLevel' setting."""
@@ -54,7 +62,96 @@ class ElixirLanguageServer(LanguageServer):
         reload = settings.model != self.settings.model or self.engine.backend is None
         self.settings = settings
         self.engine.settings = settings
+        for problem in self.idioms.configure(settings.idioms, self.engine.root):
+            self.show("warning", problem)
+        self.log(
+            "info",
+            f"idioms: {len(self.idioms.rules)} rules for Elixir {'.'.join(map(str, self.idioms.elixir_version))} "
+            f"({self.idioms.version_source})",
+        )
+        for uri in self.engine.documents:
+            self.schedule_diagnostics(uri, delay_s=0)
         return reload
+
+    def schedule_diagnostics(self, uri: str, delay_s: float | None = None) -> None:
+        """Publish idiom diagnostics once edits pause (they never compete with typing)."""
+        timer = self._diagnostic_timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        delay = self.settings.idioms.diagnostics_debounce_ms / 1000 if delay_s is None else delay_s
+        self._diagnostic_timers[uri] = loop.call_later(
+            delay, lambda: loop.create_task(self.publish_diagnostics(uri))
+        )
+
+    async def publish_diagnostics(self, uri: str) -> None:
+        self._diagnostic_timers.pop(uri, None)
+        doc = self.engine.documents.get(uri)
+        if doc is None:
+            return
+        try:
+            snapshot = doc.snapshot()
+            diagnostics = await asyncio.to_thread(self.idioms.diagnostics, snapshot)
+        except Exception as exc:  # a faulty rule must not take the server down
+            logger.exception("idiom diagnostics failed")
+            self.log("error", f"idiom diagnostics failed for {uri}: {exc}")
+            return
+        if self.engine.documents.get(uri) is doc:
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, version=snapshot.version, diagnostics=diagnostics)
+            )
+
+    def client_resolves_edits(self) -> bool:
+        caps = self.client_capabilities.text_document
+        action_caps = caps.code_action if caps is not None else None
+        support = action_caps.resolve_support if action_caps is not None else None
+        return support is not None and "edit" in support.properties
+
+    def client_shows_progress(self) -> bool:
+        window = self.client_capabilities.window
+        return bool(window is not None and window.work_done_progress)
+
+    async def resolve_model_action(self, action: types.CodeAction) -> types.CodeAction:
+        data = action_data(action)
+        doc = self.engine.documents.get(str(data.get("uri")))
+        if doc is None or data.get("version") != doc.version:
+            action.disabled = types.CodeActionDisabled(reason="the document changed; ask for code actions again")
+            return action
+        cancel = threading.Event()
+        token = f"devstral-elixir-rewrite-{next(self._progress_ids)}"
+        progress = self.client_shows_progress()
+        if progress:
+            await self.work_done_progress.create_async(token)
+            self.work_done_progress.tokens[token].add_done_callback(lambda _future: cancel.set())
+            self.work_done_progress.begin(
+                token, types.WorkDoneProgressBegin(title="Make idiomatic (model)", cancellable=True)
+            )
+
+        def report(message: str) -> None:
+            if progress:
+                self.work_done_progress.report(token, types.WorkDoneProgressReport(message=message))
+
+        try:
+            outcome = await run_model_rewrite(
+                self.engine, self.idioms, doc, int(data["start"]), int(data["end"]), report, cancel
+            )
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        finally:
+            if progress:
+                self.work_done_progress.end(token, types.WorkDoneProgressEnd(message="done"))
+                self.work_done_progress.tokens.pop(token, None)
+        if outcome.edits:
+            action.edit = workspace_edit(doc, outcome.edits)
+        else:
+            self.show("info", f"Make idiomatic (model): no edit, {outcome.message}")
+            action.disabled = types.CodeActionDisabled(reason=outcome.message)
+        self.log("debug", f"model rewrite: {outcome.message}; generated {outcome.generated!r}")
+        return action
 
     async def load_model(self) -> None:
         self.engine.set_backend(None)
@@ -174,6 +271,7 @@ def did_open(ls: ElixirLanguageServer, params: types.DidOpenTextDocumentParams) 
     if not _is_elixir(item.uri, item.language_id):
         return
     ls.engine.documents[item.uri] = Document(item.uri, item.text, item.version)
+    ls.schedule_diagnostics(item.uri, delay_s=0)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -193,11 +291,18 @@ def did_change(ls: ElixirLanguageServer, params: types.DidChangeTextDocumentPara
     doc.version = params.text_document.version
     if cursor is not None:
         ls.engine.note_cursor(doc.uri, cursor)
+    ls.schedule_diagnostics(doc.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: ElixirLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.engine.documents.pop(params.text_document.uri, None)
+    uri = params.text_document.uri
+    ls.engine.documents.pop(uri, None)
+    ls.idioms.forget(uri)
+    timer = ls._diagnostic_timers.pop(uri, None)
+    if timer is not None:
+        timer.cancel()
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
@@ -236,13 +341,43 @@ async def completion(ls: ElixirLanguageServer, params: types.CompletionParams) -
     return types.CompletionList(is_incomplete=True, items=[item])
 
 
-@server.feature(types.TEXT_DOCUMENT_CODE_ACTION)
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(
+        code_action_kinds=[
+            types.CodeActionKind.QuickFix,
+            types.CodeActionKind.RefactorRewrite,
+            types.CodeActionKind.SourceFixAll,
+            FIX_ALL_KIND,
+        ],
+        resolve_provider=True,
+    ),
+)
 def code_action(ls: ElixirLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    doc = ls.engine.documents.get(params.text_document.uri)
+    if doc is None:
+        return []
     # Editors ask for code actions whenever the cursor moves: that is the "cursor rests" signal that
-    # starts an idle prefill. The actions themselves arrive with the idiom rules.
-    if params.text_document.uri in ls.engine.documents:
-        ls.engine.note_cursor(params.text_document.uri, _position(params.range.end))
-    return []
+    # starts an idle prefill.
+    ls.engine.note_cursor(doc.uri, _position(params.range.end))
+    start = doc.byte_offset(_position(params.range.start))
+    end = doc.byte_offset(_position(params.range.end))
+    only = params.context.only if params.context is not None else None
+    return ls.idioms.actions(
+        doc, start, end, only, ls.client_resolves_edits(), model_available=ls.engine.backend is not None
+    )
+
+
+@server.feature(types.CODE_ACTION_RESOLVE)
+async def code_action_resolve(ls: ElixirLanguageServer, action: types.CodeAction) -> types.CodeAction:
+    data = action_data(action)
+    if data.get("action") == "model":
+        return await ls.resolve_model_action(action)
+    doc = ls.engine.documents.get(str(data.get("uri")))
+    if doc is None:
+        action.disabled = types.CodeActionDisabled(reason="the document is not open")
+        return action
+    return await asyncio.to_thread(ls.idioms.resolve, doc.snapshot(), action)
 
 
 @server.feature(STATUS_REQUEST)
@@ -256,3 +391,4 @@ def status(ls: ElixirLanguageServer, params: Any) -> dict[str, Any]:
 @server.feature(types.SHUTDOWN)
 def shutdown(ls: ElixirLanguageServer, params: Any) -> None:
     ls.engine.close()
+    ls.idioms.close()

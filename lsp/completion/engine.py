@@ -352,6 +352,17 @@ class CompletionEngine:
             stats.evaluated_tokens += completion.result.evaluated_tokens
         return completion
 
+    async def generate_text(
+        self, prompt: Prompt, params: GenerationParams, should_stop: Callable[[str], bool], cancel: threading.Event
+    ) -> GenerationResult:
+        """A one-off generation (the model rewrite) on the worker; it outranks background work."""
+        assert self.backend is not None
+        self._cancel_background()
+        result = await self.run_in_worker(self.backend.generate, prompt, params, should_stop, cancel)
+        assert isinstance(result, GenerationResult)
+        self.last_model_call = (prompt, result)
+        return result
+
     def close(self) -> None:
         self._cancel_background()
         for ticket in self._latest.values():
