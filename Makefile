@@ -9,9 +9,18 @@ STAMP := $(VENV)/.setup-done
 # llama.cpp builds with all cores; CPU-only and portable to the machines CI runs on.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup demo test test-python lint bench clean
+.PHONY: setup system-deps demo test test-python lint bench clean
 
-setup: $(STAMP)
+setup: system-deps $(STAMP)
+
+# Debian's elixir and erlang-src: the idiom rules' semantic and compile checks run real Elixir.
+# `apt-get update` runs once, only when a package is missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@if ! command -v elixir >/dev/null 2>&1 || ! dpkg -s erlang-src >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq elixir erlang-src; \
+	fi
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -205,3 +205,31 @@ def strip_markers(text: str) -> tuple[str, list[tuple[int, int]]]:
 
 def iter_examples(folder: Path) -> Iterator[Path]:
     yield from sorted(folder.rglob("*.ex"))
+
+
+def _utf16_offset(text: str, position: types.Position) -> int:
+    """Code-point offset into `text` of an LSP position."""
+    lines = text.split("\n")
+    before = sum(len(line) + 1 for line in lines[: position.line])
+    line = lines[position.line] if position.line < len(lines) else ""
+    return before + len(line.encode("utf-16-le")[: position.character * 2].decode("utf-16-le"))
+
+
+def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
+    """Apply LSP text edits (all relative to the original text) as an editor does."""
+    spans = [(_utf16_offset(text, e.range.start), _utf16_offset(text, e.range.end), e.new_text) for e in edits]
+    for start, end, new_text in sorted(spans, reverse=True):
+        text = text[:start] + new_text + text[end:]
+    return text
+
+
+def workspace_edits_for(edit: types.WorkspaceEdit | None, uri: str) -> list[types.TextEdit]:
+    """The text edits a workspace edit makes to one document (documentChanges or changes)."""
+    if edit is None:
+        return []
+    edits: list[types.TextEdit] = []
+    for change in edit.document_changes or []:
+        if isinstance(change, types.TextDocumentEdit) and change.text_document.uri == uri:
+            edits.extend(change.edits)  # type: ignore[arg-type]
+    edits.extend((edit.changes or {}).get(uri, []))
+    return edits

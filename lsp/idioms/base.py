@@ -124,7 +124,10 @@ class Rule:
             if not edits:
                 continue
             seen.add(key)
-            findings.append(Finding(self.id, target.start_byte, target.end_byte, tuple(sorted(edits))))
+            # The diagnostic covers both the matched node and everything the rewrite touches.
+            start = min(target.start_byte, *(e.start for e in edits))
+            end = max(target.end_byte, *(e.end for e in edits))
+            findings.append(Finding(self.id, start, end, tuple(sorted(edits))))
         return findings
 
 

@@ -51,13 +51,16 @@ async def run_model_rewrite(
         time_budget_ms=int(settings.model_timeout_s * 1000),
     )
     report(f"rewriting {target.label} ({code_tokens} tokens)")
-    result = await engine.generate_text(prompt, params, model_rewrite.answer_complete, cancel)
+    col0_comments_end = not model_rewrite.has_col0_comment(target.code)
+    result = await engine.generate_text(
+        prompt, params, lambda text: model_rewrite.answer_complete(text, col0_comments_end), cancel
+    )
     if result.stop_reason == "cancelled" or cancel.is_set():
         return ModelRewriteOutcome((), "cancelled", result.text)
     if doc.version != version:
         return ModelRewriteOutcome((), "the document changed while the model was working; try again", result.text)
     report("checking the rewrite")
-    answer = model_rewrite.extract_answer(result.text)
+    answer = model_rewrite.extract_answer(result.text, col0_comments_end)
     verdict = await asyncio.to_thread(
         model_rewrite.judge, tree, source, target, answer, service.rules, service.checker
     )

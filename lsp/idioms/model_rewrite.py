@@ -118,16 +118,28 @@ def build_prompt(tree: tree_sitter.Tree, source: bytes, target: RewriteTarget, p
     return render_rewrite_prompt(RewriteInput(path, code, context_lines(tree, source, target), tuple(hints)))
 
 
-def answer_complete(generated: str) -> bool:
-    """Stop generating once the model closes its answer."""
-    return any(line.rstrip() in ANSWER_ENDS for line in generated.split("\n")[1:])
+def _ends_answer(line: str, col0_comments_end: bool) -> bool:
+    stripped = line.rstrip()
+    return stripped in ANSWER_ENDS or (col0_comments_end and stripped.startswith("#"))
 
 
-def extract_answer(generated: str) -> str:
-    """The code part of the model's answer (up to the end marker), without trailing blank lines."""
-    kept = []
+def answer_complete(generated: str, col0_comments_end: bool = True) -> bool:
+    """Stop generating once the model closes its answer (or starts commenting at column 0)."""
+    lines = generated.split("\n")
+    return any(_ends_answer(line, col0_comments_end) for line in lines[1:-1]) or (
+        len(lines) > 1 and lines[-1].rstrip() in ANSWER_ENDS
+    )
+
+
+def extract_answer(generated: str, col0_comments_end: bool = True) -> str:
+    """The code part of the model's answer, without trailing blank lines.
+
+    The answer ends at the end marker; when the original code has no comment at column 0 (a function
+    body's comments are indented), a column-0 comment also ends it: small models drift into commentary.
+    """
+    kept: list[str] = []
     for line in generated.split("\n"):
-        if line.rstrip() in ANSWER_ENDS:
+        if _ends_answer(line, col0_comments_end and bool(kept)):
             break
         kept.append(line.rstrip())
     while kept and not kept[-1].strip():
@@ -135,6 +147,10 @@ def extract_answer(generated: str) -> str:
     while kept and not kept[0].strip():
         kept.pop(0)
     return "\n".join(kept) + "\n" if kept else ""
+
+
+def has_col0_comment(code: str) -> bool:
+    return any(line.startswith("#") for line in textwrap.dedent(code).split("\n"))
 
 
 @dataclass(frozen=True)
