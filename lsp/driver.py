@@ -22,6 +22,17 @@ from lsp.server import STATUS_REQUEST
 
 CURSOR_MARK = "‸"
 
+# What VS Code and Neovim announce for the features we use: edits resolved lazily, progress shown.
+EDITOR_CAPABILITIES = types.ClientCapabilities(
+    text_document=types.TextDocumentClientCapabilities(
+        code_action=types.CodeActionClientCapabilities(
+            resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]),
+            data_support=True,
+        )
+    ),
+    window=types.WindowClientCapabilities(work_done_progress=True),
+)
+
 
 @dataclass
 class Timed:
@@ -38,6 +49,8 @@ class EditorSession:
     texts: dict[str, str] = field(default_factory=dict)
     messages: list[types.ShowMessageParams] = field(default_factory=list)
     logs: list[types.LogMessageParams] = field(default_factory=list)
+    progress: list[types.ProgressParams] = field(default_factory=list)
+    diagnostics: dict[str, list[types.Diagnostic]] = field(default_factory=dict)
     stderr_task: asyncio.Task | None = None
 
     async def open(self, path: Path, text: str | None = None) -> str:
@@ -85,6 +98,27 @@ class EditorSession:
                 types.CodeActionContext(diagnostics=[]),
             ),
         )
+
+    async def code_actions(
+        self, uri: str, start: tuple[int, int], end: tuple[int, int] | None = None, only: list[str] | None = None
+    ) -> tuple[list[types.CodeAction], float]:
+        """The code actions for a cursor or selection, and how long the server took (ms)."""
+        first = types.Position(*start)
+        started = time.perf_counter()
+        result = await self.client.text_document_code_action_async(
+            types.CodeActionParams(
+                types.TextDocumentIdentifier(uri),
+                types.Range(first, types.Position(*end) if end else first),
+                types.CodeActionContext(diagnostics=[], only=only),
+            )
+        )
+        ms = (time.perf_counter() - started) * 1000
+        return [a for a in result or [] if isinstance(a, types.CodeAction)], ms
+
+    async def resolve(self, action: types.CodeAction) -> tuple[types.CodeAction, float]:
+        started = time.perf_counter()
+        resolved = await self.client.code_action_resolve_async(action)
+        return resolved, (time.perf_counter() - started) * 1000
 
     async def status(self, with_prompt: bool = False) -> dict[str, Any]:
         return await fetch_status(self.client.protocol, {"withPrompt": True} if with_prompt else None)
@@ -168,13 +202,25 @@ async def start_session(root: Path, settings: dict[str, Any] | None = None) -> E
     def on_log(params: types.LogMessageParams) -> None:
         session.logs.append(params)
 
+    @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+    def on_progress_create(params: types.WorkDoneProgressCreateParams) -> None:
+        return None
+
+    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def on_diagnostics(params: types.PublishDiagnosticsParams) -> None:
+        session.diagnostics[params.uri] = list(params.diagnostics)
+
+    @client.feature(types.PROGRESS)
+    def on_progress(params: types.ProgressParams) -> None:
+        session.progress.append(params)
+
     command = server_command()
     await client.start_io(command[0], *command[1:], env={**os.environ, "PYTHONUNBUFFERED": "1"})
     # pygls pipes the server's stderr but never reads it; a full pipe would block the server.
     session.stderr_task = asyncio.create_task(_forward(client._server.stderr))
     await client.initialize_async(
         types.InitializeParams(
-            capabilities=types.ClientCapabilities(),
+            capabilities=EDITOR_CAPABILITIES,
             root_uri=root.resolve().as_uri(),
             initialization_options=settings or {},
         )

@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import tree_sitter
 
-from lsp.idioms.base import Edit, Finding, Rule, Safety
+from lsp.idioms.base import Edit, Finding, Rule
 from lsp.syntax.parser import count_errors, make_parser
 
 # Fix-all re-runs the rules on its own output until nothing changes; this bounds pathological ping-pong.
@@ -25,10 +26,12 @@ def _point(source: bytes, byte: int) -> tuple[int, int]:
     return row, byte - (source.rfind(b"\n", 0, byte) + 1)
 
 
-def shadowed_modules(root: tree_sitter.Node, source: bytes) -> frozenset[str]:
+@lru_cache(maxsize=16)
+def shadowed_modules(source: bytes) -> frozenset[str]:
     """Short names re-bound by `alias X.Enum` or `alias X, as: Enum` anywhere in the document.
 
     Tree-sitter has no name resolution; a rule about `Enum.map` must not fire where `Enum` is the user's.
+    Cached per source text: listing actions asks for it on every cursor move.
     """
     names: set[str] = set()
     for line in source.split(b"\n"):
@@ -53,7 +56,7 @@ def find_findings(
     byte_range: tuple[int, int] | None = None,
 ) -> list[Finding]:
     """Every finding of `rules`, in rule order then source order (unchecked: see `check`)."""
-    shadowed = shadowed_modules(tree.root_node, source)
+    shadowed = shadowed_modules(source)
     findings: list[Finding] = []
     for rule in rules:
         findings.extend(rule.find(tree.root_node, source, shadowed, byte_range))
@@ -179,6 +182,3 @@ def minimal_edits(old: bytes, new: bytes) -> list[Edit]:
         edits.append(Edit(offsets[i1], offsets[i2], b"".join(new_lines[j1:j2]).decode("utf-8")))
     return edits
 
-
-def fix_all_safety(include_mostly_safe: bool) -> frozenset[Safety]:
-    return frozenset({Safety.SAFE, Safety.MOSTLY_SAFE} if include_mostly_safe else {Safety.SAFE})

@@ -100,7 +100,8 @@ def definitions(root: tree_sitter.Node, source: bytes) -> list[tuple[str, int]]:
 
 def context_lines(tree: tree_sitter.Tree, source: bytes, target: RewriteTarget) -> tuple[str, ...]:
     """The module and its directives, and the function's @doc/@spec: what the code alone does not say."""
-    ctx = extract_context(tree, source, target.start)
+    # A byte inside the first line, so the function itself counts as enclosing.
+    ctx = extract_context(tree, source, target.start + len(target.indent.encode()) + 1)
     lines: list[str] = []
     for module in ctx.modules:
         lines.append(f"defmodule {module.name} do")
