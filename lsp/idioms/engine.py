@@ -120,7 +120,9 @@ def disjoint(findings: Sequence[Finding]) -> list[Finding]:
     spans: list[tuple[int, int]] = []
     for finding in findings:
         start, end = finding.edit_span
-        if any(start < e and s < end for s, e in spans):
+        # Closed intervals: an insertion at the edge of another edit's span counts as a clash (fix-all
+        # takes it on the next pass, after a re-parse).
+        if any(start <= e and s <= end for s, e in spans):
             continue
         chosen.append(finding)
         spans.append((start, end))

@@ -18,6 +18,7 @@ from lsp.idioms.nodes import (
     Node,
     call_parts,
     indentation,
+    is_pipe,
     operator,
     text,
     unwrap_parens,
@@ -142,11 +143,16 @@ def is_list_literal(node: Node) -> bool:
 
 # --- applying function arguments -----------------------------------------------------------------------
 
+def unary_operand(node: Node) -> Node | None:
+    """The operand of a unary operator (its `operand` field also lists the parentheses of `&(...)`)."""
+    return next((c for c in node.named_children if c.type != "comment"), None)
+
+
 def _capture_arity_one(source: bytes, node: Node) -> str | None:
     """`&name/1` or `&Mod.name/1` → "name" / "Mod.name"."""
     if node.type != "unary_operator" or operator(node) != "&":
         return None
-    body = node.child_by_field_name("operand")
+    body = unary_operand(node)
     if body is None or body.type != "binary_operator" or operator(body) != "/":
         return None
     left, right = body.child_by_field_name("left"), body.child_by_field_name("right")
@@ -162,7 +168,7 @@ def _capture_arity_one(source: bytes, node: Node) -> str | None:
 
 def _is_placeholder(source: bytes, node: Node) -> bool:
     return node.type == "unary_operator" and operator(node) == "&" and (
-        (operand := node.child_by_field_name("operand")) is not None and operand.type == "integer"
+        (operand := unary_operand(node)) is not None and operand.type == "integer"
     )
 
 
@@ -223,6 +229,18 @@ def _binds_variables(body: Node) -> bool:
     return False
 
 
+def _leaks_bindings(body: Node) -> bool:
+    """A match (`v = ...`) outside any nested scope: inlined, it would rebind names the other part uses."""
+    for node in descendants(body):
+        if node.type == "binary_operator" and operator(node) == "=":
+            scope = node.parent
+            while scope is not None and scope != body and scope.type not in ("anonymous_function", "do_block"):
+                scope = scope.parent
+            if scope is None or scope == body:
+                return True
+    return body.type == "binary_operator" and operator(body) == "="
+
+
 @dataclass(frozen=True)
 class SingleClauseFn:
     node: Node
@@ -261,21 +279,24 @@ def apply_function(source: bytes, function: Node, value: Expr) -> Expr | None:
     if (name := _capture_arity_one(source, function)) is not None:
         return Expr(f"{name}({value.text})", ATOM)
     if function.type == "unary_operator" and operator(function) == "&":
-        body = function.child_by_field_name("operand")
-        if body is None or _is_placeholder(source, body):
+        body = unary_operand(function)
+        if body is None:
             return None
+        if _is_placeholder(source, body):
+            return value if text(source, body) == "&1" else None  # `& &1`, the identity
         captures = [n for n in descendants(body) if n.type == "unary_operator" and operator(n) == "&"]
         if any(not _is_placeholder(source, n) for n in captures):
             return None
-        if any(text(source, n) != "&1" for n in captures) or not captures:
+        if any(text(source, n) != "&1" for n in captures) or not captures or _leaks_bindings(body):
             return None
-        if len(captures) != 1 and not simple:
+        # Several uses would evaluate `value` several times; a nested fn could capture its variables.
+        if not simple and (len(captures) != 1 or _binds_variables(body)):
             return None
         return _substitute(source, body, captures, value)
     fn = single_clause_fn(source, function)
     if fn is None or not is_one_line(source, fn.node):
         return None
-    if fn.param == value.text:
+    if fn.param == value.text and not _leaks_bindings(fn.body):
         return expr_of(source, fn.body)
     uses = [n for n in descendants(fn.body) if _is_variable_use(n, fn.param, source)]
     if not fn.param.startswith("_") and not _binds_variables(fn.body) and (len(uses) == 1 or simple):
@@ -290,23 +311,19 @@ def identifiers(source: bytes, node: Node) -> set[str]:
 FRESH_NAMES = ("x", "item", "elem", "value", "entry")
 
 
-def fresh_variable(source: bytes, functions: list[Node]) -> str:
-    """A parameter name for the composed fn: a name one of the fns already uses when that needs no
-    renaming elsewhere, else the first common name no function mentions."""
-    params = [fn.param for f in functions if (fn := single_clause_fn(source, f)) is not None]
-    candidates = [*params, *FRESH_NAMES, *(f"x{i}" for i in range(1, 100))]
-    for name in candidates:
+def fresh_variable(source: bytes, functions: list[Node], reusable: int | None = None) -> str:
+    """A parameter name for the composed fn: the parameter of one of the first `reusable` functions
+    (all by default) when no other function mentions it, else the first common name none mentions."""
+    reusable = len(functions) if reusable is None else reusable
+    fns = [single_clause_fn(source, f) for f in functions]
+    params = [fn.param for fn in fns[:reusable] if fn is not None]
+    for name in [*params, *FRESH_NAMES, *(f"x{i}" for i in range(1, 100))]:
         if name.startswith("_"):
             continue
-        clash = False
-        for function in functions:
-            fn = single_clause_fn(source, function)
-            if fn is not None and fn.param == name:
-                continue
-            if name in identifiers(source, function):
-                clash = True
-                break
-        if not clash:
+        if all(
+            (index < reusable and fn is not None and fn.param == name) or name not in identifiers(source, function)
+            for index, (function, fn) in enumerate(zip(functions, fns, strict=True))
+        ):
             return name
     return "x"
 
@@ -321,9 +338,9 @@ def fused_fn_call(pair: FusedPair, module: str, name: str, variable: str, body: 
     rest = source[pair.end : source.find(b"\n", pair.end) if b"\n" in source[pair.end :] else len(source)]
     if len(prefix) + len(one_line) + len(rest.decode("utf-8")) <= LINE_LENGTH:
         return pair.replace_with(one_line)
-    if "\n" in body or prefix.strip() not in ("", "|>"):
-        return None
     indent = indentation(source, pair.start)
+    if "\n" in body or prefix.strip() not in ("", "|>") or len(indent) + 2 + len(body) > LINE_LENGTH:
+        return None
     head = pair.call(module, name, [f"fn {variable} ->"])[:-1]
     return pair.replace_with(f"{head}\n{indent}  {body}\n{indent}end)")
 
@@ -351,3 +368,87 @@ def fuse_to(pair: FusedPair, module: str, name: str, leading: tuple[Node, ...] =
     """Replace the pair by `module.name(leading..., inner function)`."""
     args = [pair.arg(node) for node in (*leading, pair.inner_extra[0])]
     return [pair.replace_with(pair.call(module, name, args))]
+
+
+# --- Enum.reverse(a) ++ b --------------------------------------------------------------------------------
+
+def reverse_append(match: Match, *, list_tail: bool) -> list[Edit] | None:
+    """`Enum.reverse(a) ++ b` (the finding) → `Enum.reverse(a, b)`, when `b` is (`list_tail`) or is not
+    a list literal: reverse/2 enumerates a non-list `b` where `++` would build an improper list."""
+    node = match.node("finding")
+    left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    reverse = call_parts(match.source, left)
+    if reverse is None or right is None or not match.stdlib("Enum"):
+        return None
+    if len(reverse.args) != 1 or reverse.keywords is not None or not reverse.parens or reverse.do_block:
+        return None
+    if is_list_literal(right) != list_tail or contains_comment(node):
+        return None
+    tail = text(match.source, unwrap_parens(right))
+    return [Edit(node.start_byte, node.end_byte, f"Enum.reverse({text(match.source, reverse.args[0])}, {tail})")]
+
+
+# --- emptiness tests -------------------------------------------------------------------------------------
+
+# operator → whether `size OP 0` / `0 OP size` asks "non-empty?" (None: not an emptiness test).
+_ZERO_TESTS: dict[str, tuple[bool | None, bool | None]] = {
+    "==": (False, False),
+    "===": (False, False),
+    "!=": (True, True),
+    "!==": (True, True),
+    ">": (True, None),
+    "<": (None, True),
+}
+
+
+def zero_comparison(source: bytes, node: Node) -> tuple[Node, bool] | None:
+    """(the measured side, asks non-empty?) of `size == 0`, `size > 0`, `0 != size`, ..."""
+    tests = _ZERO_TESTS.get(operator(node) or "")
+    left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    if tests is None or left is None or right is None:
+        return None
+    if is_integer(source, right, 0) and tests[0] is not None:
+        return left, tests[0]
+    if is_integer(source, left, 0) and tests[1] is not None:
+        return right, tests[1]
+    return None
+
+
+def measured_call(source: bytes, measured: Node, module: str | None, name: str) -> tuple[Node, Node | None] | None:
+    """(the call, its subject) for `module.name(subject)` or `subject |> module.name()`: a one-step pipe
+    gives the subject; a longer chain gives None (the chain stays a pipe)."""
+    if measured.type == "call":
+        parts = call_parts(source, measured)
+        if parts is None or parts.module != module or parts.name != name or len(parts.args) != 1:
+            return None
+        if not parts.parens or parts.keywords is not None or parts.do_block is not None:
+            return None
+        return measured, parts.args[0]
+    if measured.type == "binary_operator" and operator(measured) == "|>":
+        step = measured.child_by_field_name("right")
+        parts = call_parts(source, step)
+        if parts is None or parts.module != module or parts.name != name or parts.args or not parts.parens:
+            return None
+        if parts.keywords is not None or parts.do_block is not None:
+            return None
+        start = measured.child_by_field_name("left")
+        return step, (None if is_pipe(start) else start)
+    return None
+
+
+def in_context(node: Node, replacement: Expr) -> str:
+    """`replacement` for `node`, parenthesised if the operator around `node` would bind it differently."""
+    parent = node.parent
+    if parent is None or parent.type != "binary_operator":
+        return replacement.text
+    return replacement.operand_of(operator(parent) or "", left=parent.child_by_field_name("left") == node)
+
+
+def in_guard(node: Node) -> bool:
+    """`node` is inside the guard of a `when` (a def head, a case/fn clause)."""
+    child, parent = node, node.parent
+    while parent is not None:
+        if parent.type == "binary_operator" and operator(parent) == "when" and parent.child_by_field_name("right") == child:
+            return True
+        child, parent = parent, parent.parent
+    return False

@@ -5,14 +5,16 @@ without losing a comment.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lsp.idioms.base import Edit
+from lsp.idioms.base import Edit, Match
 from lsp.idioms.nodes import Node, indentation, keyword_pairs, operand, text, unwrap_parens
 
 INDENT = "  "
+BLANK_LINE = re.compile(rb"\n[ \t]*\n")
 # Quoted literals whose text may span lines; re-indenting them could change their value.
 QUOTED_TYPES = frozenset({"string", "charlist", "sigil", "quoted_atom", "quoted_keyword"})
 # Operators binding looser than `=`: a `<-` right side made of them would re-associate.
@@ -161,7 +163,7 @@ def render_pieces(source: bytes, pieces: Sequence[Piece], indent: str) -> str | 
     for part in pieces:
         if not all(can_shift(source, n, part.old_indent, indent) for n in part.nodes):
             return None
-        if previous_end is not None and source.count(b"\n", previous_end, part.node_start) > 1:
+        if previous_end is not None and BLANK_LINE.search(source, previous_end, part.node_start):
             lines.append("")
         body = source[part.node_start : part.node_end].decode("utf-8")
         lines.append(indent + shift(body, part.old_indent, indent))
@@ -413,3 +415,164 @@ def else_is_nil(cond: Conditional) -> bool:
         return False
     children = else_block.named_children
     return not children or (len(children) == 1 and children[0].type == "nil")
+
+
+# --- booleans -----------------------------------------------------------------------------------------
+
+COMPARISONS = frozenset({"==", "!=", "===", "!==", "<", ">", "<=", ">=", "in", "not in"})
+# Stdlib modules whose `?` functions return booleans.
+BOOLEAN_PREDICATE_MODULES = frozenset(
+    {"Enum", "Map", "MapSet", "Keyword", "List", "String", "Regex", "Integer", "Float", "Code", "File",
+     "Process", "Node", "Range", "Tuple", "Access", "Version", "Date", "DateTime", "NaiveDateTime", "Time",
+     "Kernel", "Function", "Module", "Application", "Path", "System", "URI", "Exception"}
+)
+
+
+def certainly_boolean(match: Match, node: Node) -> bool:
+    """Whenever `node` returns, it returns `true` or `false`.
+
+    `not x` raises on a non-boolean `x` where `x` alone would not, so a `not` may only be dropped over
+    such an expression. Local `valid?`-style predicates are not trusted: nothing forces them to return
+    a boolean.
+    """
+    node = unwrap_parens(node)
+    if node.type == "boolean":
+        return True
+    if node.type == "unary_operator":
+        op = node.child_by_field_name("operator")
+        return op is not None and op.type in ("!", "not")
+    if node.type == "binary_operator":
+        op = node.child_by_field_name("operator")
+        kind = op.type if op is not None else ""
+        if kind in COMPARISONS:
+            return True
+        if kind in ("and", "or"):  # the left must be a boolean (or it raises); the right is returned
+            return certainly_boolean(match, node.child_by_field_name("right"))
+        if kind in ("&&", "||"):
+            return all(certainly_boolean(match, node.child_by_field_name(side)) for side in ("left", "right"))
+        return False
+    if node.type == "call":
+        target = node.child_by_field_name("target")
+        if target is None:
+            return False
+        if target.type == "identifier":
+            name = match.text(target)
+            return name.startswith("is_") and do_block_of(node) is None
+        if target.type == "dot":
+            module, name = target.child_by_field_name("left"), target.child_by_field_name("right")
+            if module is None or name is None or module.type != "alias":
+                return False
+            module_name = match.text(module)
+            return (module_name in BOOLEAN_PREDICATE_MODULES and match.stdlib(module_name)
+                    and match.text(name).endswith("?"))
+    return False
+
+
+def droppable_negation(match: Match, node: Node) -> Node | None:
+    """The operand of `!x`, or of `not x` when `x` is certainly boolean (else `not` would have raised)."""
+    operand = negated_operand(node)
+    if operand is None:
+        return None
+    op = node.child_by_field_name("operator")
+    if op is not None and op.type == "not" and not certainly_boolean(match, operand):
+        return None
+    return operand
+
+
+# --- two-clause cond/case → if ------------------------------------------------------------------------
+
+
+def clause_branches(source: bytes, block: Node, clauses: Sequence[Node]) -> list[list[Piece]] | None:
+    """Each clause's body as pieces, with the comments standing between clauses given to a branch: a
+    comment indented deeper than the next clause ends the previous body, any other one opens the next."""
+    branches: list[list[Piece]] = []
+    for clause in clauses:
+        pieces = clause_pieces(source, clause)
+        if pieces is None:
+            return None
+        branches.append(pieces)
+    leading: list[list[Piece]] = [[] for _ in clauses]
+    trailing: list[list[Piece]] = [[] for _ in clauses]
+    index = -1
+    for child in block.named_children:
+        if child.type == "stab_clause":
+            index += 1
+        elif child.type == "comment":
+            following = clauses[index + 1] if index + 1 < len(clauses) else None
+            if index < 0:
+                leading[0].append(piece(source, [child]))
+            elif following is None or child.start_point.column > following.start_point.column:
+                trailing[index].append(piece(source, [child]))
+            else:
+                leading[index + 1].append(piece(source, [child]))
+    return [lead + body + trail for lead, body, trail in zip(leading, branches, trailing, strict=True)]
+
+
+def two_way_if(source: bytes, anchor: Node, condition: str, block: Node, clauses: Sequence[Node],
+               then_index: int) -> Edit | None:
+    """Replace `anchor` with an if/else taking clause `then_index` as the then-branch, the other as else."""
+    branches = clause_branches(source, block, clauses)
+    if branches is None:
+        return None
+    rendered = render_if(source, anchor, condition, branches[then_index], branches[1 - then_index])
+    if rendered is None:
+        return None
+    edit = Edit(anchor.start_byte, anchor.end_byte, rendered)
+    return edit if keeps_comments(source, anchor, [edit]) else None
+
+
+# --- with ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class With:
+    """A `with` call in either form: its head clauses, body and else clauses.
+
+    `body` is the do-block (block form) or the `do:` value (keyword form); `else_clauses` is None
+    without an else.
+    """
+
+    call: Node
+    clauses: tuple[Node, ...]
+    keyword_form: bool
+    body: tuple[Node, ...]
+    do_value: Node | None
+    else_block: Node | None  # else_block, or the parenthesised `else:` value
+    else_clauses: tuple[Node, ...] | None
+
+
+def read_with(source: bytes, call: Node) -> With | None:
+    if target_name(source, call) != "with":
+        return None
+    clauses, pairs_node = positional_args(call)
+    do_block = do_block_of(call)
+    if not clauses:
+        return None
+    if pairs_node is not None and do_block is None:
+        pairs = keyword_pairs(source, pairs_node)
+        keys = [key for key, _pair, _value in pairs]
+        if keys not in (["do"], ["do", "else"]) or len(pairs) != len(pairs_node.named_children):
+            return None
+        else_value = pairs[1][2] if len(pairs) == 2 else None
+        else_clauses = None
+        if else_value is not None:
+            if else_value.type != "block":
+                return None
+            found = stab_clauses(else_value)
+            if not found:
+                return None
+            else_clauses = tuple(found)
+        return With(call, tuple(clauses), True, (pairs[0][2],), pairs[0][2], else_value, else_clauses)
+    if do_block is None or pairs_node is not None:
+        return None
+    blocks = sub_blocks(do_block)
+    if any(b.type != "else_block" for b in blocks) or len(blocks) > 1:
+        return None
+    else_block = blocks[0] if blocks else None
+    else_clauses = None
+    if else_block is not None:
+        found = stab_clauses(else_block)
+        if not found:
+            return None
+        else_clauses = tuple(found)
+    return With(call, tuple(clauses), False, tuple(expressions(do_block)), None, else_block, else_clauses)

@@ -110,9 +110,12 @@ def pipe_left_operand(source: bytes, node: Node) -> str:
         return f"({body})" if paren_less or _has_do_block(node) else body
     if node.type in ATOMIC_TYPES:
         return body
-    if node.type == "unary_operator" and operator(node) in TIGHT_UNARY:
+    if node.type == "unary_operator":
         operand = node.child_by_field_name("operand")
-        if operand is not None and operand.type in ATOMIC_TYPES and operand.type != "call":
+        # `&1` is a value; `&f/1` or `&(&1 + 1)` would swallow the pipe.
+        placeholder = operator(node) == "&" and operand is not None and operand.type == "integer"
+        tight = operator(node) in TIGHT_UNARY and operand is not None and operand.type in ATOMIC_TYPES
+        if placeholder or (tight and operand.type != "call"):
             return body
     if is_pipe(node):
         return body

@@ -15,7 +15,57 @@ from lsp.config import IdiomSettings, parse_version
 from lsp.idioms.base import Rule
 
 RULE_MODULES: tuple[str, ...] = (
+    # Deprecations and single expressions.
+    "logger_warn",
+    "datetime_compare",
+    "apply_literal_args",
+    "large_numbers",
+    "zero_arity_def_parens",
+    "pattern_var_on_right",
+    "negated_equality",
+    # Map and Keyword.
+    "map_merge_single_key",
+    "keyword_merge_single_key",
+    "map_drop_single_key",
+    # Enum fusions, before the pipe rules: a fusion rewrites `Enum.map(xs, f) |> Enum.join()` in one
+    # step, where lifting the pipe start first would take three passes to the same result.
+    "enum_map_join",
+    "enum_map_intersperse",
+    "enum_map_new",  # before enum_into_empty: `map |> into(%{})` fuses in one step
+    "enum_into_empty",
     "enum_filter_count",
+    "enum_filter_first",
+    "enum_filter_filter",
+    "enum_map_map",
+    "enum_sort_reverse",
+    "enum_reverse_concat",
+    "enum_reverse_append",
+    "enum_count_zero",
+    "length_zero",
+    # Pipes.
+    "pipe_into_anonymous_fn",
+    "redundant_then",
+    "utc_now_truncate",
+    "pipe_parentheses",
+    "pipeify_nested_pipe",
+    "pipe_chain_start",
+    "single_pipe",
+    # Control flow; if_else_nil first so `unless c, do: x, else: nil` stays an unless.
+    "if_else_nil",
+    "double_negation_condition",
+    "unless_negated",
+    "unless_else",
+    "negated_if_else",
+    "cond_to_if",
+    "case_boolean",
+    "implicit_try",
+    "with_identity_else",
+    "with_redundant_last_clause",
+    "with_arrow_to_match",
+    "with_single_clause",
+    # Module directives; expanding multi-aliases before sorting the runs they produce.
+    "alias_expand_multi",
+    "alias_sort",
 )
 
 # What Debian's elixir (the oldest we test against) supports; used when nothing says otherwise.

@@ -9,7 +9,23 @@ from lsp.idioms.nodes import CallParts, Node, call_parts, is_pipe, text
 
 # Keyword-like tokens that cannot follow `Mod.` as a plain function name without quoting.
 RESERVED_WORDS = frozenset(
-    {"do", "end", "fn", "nil", "true", "false", "when", "and", "or", "not", "in", "catch", "rescue", "after", "else"}
+    {
+        "do",
+        "end",
+        "fn",
+        "nil",
+        "true",
+        "false",
+        "when",
+        "and",
+        "or",
+        "not",
+        "in",
+        "catch",
+        "rescue",
+        "after",
+        "else",
+    }
 )
 
 
@@ -41,14 +57,17 @@ class StdlibCall:
         the (shorter) arguments fit."""
         arguments = self.parts.arguments
         last = self.rest[-1]
-        if arguments.start_point.row == arguments.end_point.row or not self.parts.parens:
+        others = [arg for arg in self.parts.args if arg != last]
+        one_line = arguments.start_point.row == arguments.end_point.row
+        if one_line or not self.parts.parens or any(a.start_point.row != a.end_point.row for a in others):
             return Edit(last.start_byte, last.end_byte, new_text)
-        texts = [text(source, arg) for arg in self.parts.args if arg != last] + [new_text]
+        texts = [text(source, arg) for arg in others] + [new_text]
         return Edit(arguments.start_byte, arguments.end_byte, f"({', '.join(texts)})")
 
 
-def stdlib_call(match: Match, node: Node, module: str, name: str, arity: int,
-                keywords_ok: bool = False) -> StdlibCall | None:
+def stdlib_call(
+    match: Match, node: Node, module: str, name: str, arity: int, keywords_ok: bool = False
+) -> StdlibCall | None:
     """`module.name` called on a subject plus `arity - 1` arguments (piped or not), else None.
 
     A trailing keyword list counts as the last argument only with `keywords_ok`; do-blocks, comments

@@ -1,13 +1,11 @@
-import pytest
 
 from lsp.idioms.rules.keyword_merge_single_key import RULE
-from tests.idioms.harness import assert_example, assert_well_formed
+from tests.idioms.harness import finding_count, one_pass
 
 
-def test_well_formed():
-    assert_well_formed(RULE)
+def test_comment_inside_call_blocks_rewrite():
+    assert finding_count(RULE, "Keyword.merge(opts,\n  # why\n  timeout: 1\n)") == 0
 
 
-@pytest.mark.parametrize("example", RULE.examples, ids=lambda e: e.before[:40])
-def test_example(example):
-    assert_example(RULE, example)
+def test_unicode_value():
+    assert one_pass(RULE, 'Keyword.merge(opts, label: "café")') == 'Keyword.put(opts, :label, "café")'

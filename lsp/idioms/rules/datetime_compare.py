@@ -22,15 +22,14 @@ def rewrite(match: Match) -> list[Edit] | None:
     if call is None:
         return None
     left, right = comparison.child_by_field_name("left"), comparison.child_by_field_name("right")
-    # Drop `== :gt` (or `:gt ==`); only whitespace may sit around the operator, no comment.
+    # Only whitespace may sit around the operator: a comment there would be dropped with it.
+    if match.source[left.end_byte : right.start_byte].strip() not in (b"==", b"==="):
+        return None
+    # Drop `== :gt` (or `:gt ==`).
     if right == match.node("result"):
         dropped = Edit(left.end_byte, comparison.end_byte, "")
-        operator_text = match.source[left.end_byte : right.start_byte]
     else:
         dropped = Edit(comparison.start_byte, right.start_byte, "")
-        operator_text = match.source[left.end_byte : right.start_byte]
-    if operator_text.strip() not in (b"==", b"==="):
-        return None
     return [call.rename(PREDICATES[match.text("result")]), dropped]
 
 
@@ -42,7 +41,10 @@ RULE = Rule(
     rewrite=rewrite,
     doc=__doc__,
     examples=(
-        Example("expired? = DateTime.compare(expires_at, now) == :lt", "expired? = DateTime.before?(expires_at, now)"),
+        Example(
+            "expired? = DateTime.compare(expires_at, now) == :lt",
+            "expired? = DateTime.before?(expires_at, now)",
+        ),
         Example("if :gt == Date.compare(a, b), do: a, else: b", "if Date.after?(a, b), do: a, else: b"),
         Example(
             "def late?(event) do\n  event.at\n  |> NaiveDateTime.compare(deadline()) === :gt\nend",

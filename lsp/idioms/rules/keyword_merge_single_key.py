@@ -36,7 +36,10 @@ RULE = Rule(
     doc=__doc__,
     examples=(
         Example("Keyword.merge(opts, timeout: 5_000)", "Keyword.put(opts, :timeout, 5_000)"),
-        Example("opts |> Keyword.merge([retry: false]) |> Req.new()", "opts |> Keyword.put(:retry, false) |> Req.new()"),
+        Example(
+            "opts |> Keyword.merge([retry: false]) |> Req.new()",
+            "opts |> Keyword.put(:retry, false) |> Req.new()",
+        ),
         Example(
             "def options(opts) do\n  opts\n  |> Keyword.merge(\n    log: :debug\n  )\nend",
             "def options(opts) do\n  opts\n  |> Keyword.put(:log, :debug)\nend",

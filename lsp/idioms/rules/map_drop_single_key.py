@@ -11,10 +11,12 @@ After:
 from __future__ import annotations
 
 from lsp.idioms.base import Edit, Example, Match, Rule, Safety
-from lsp.idioms.nodes import text
+from lsp.idioms.nodes import operator, text
 from lsp.idioms.single_helpers import stdlib_call
 
-# Keyword.delete/2 only accepts an atom key, where drop/2 accepts any list of keys.
+# Keyword.delete/2 only accepts an atom key, where drop/2 accepts any list of keys. (On a list that is
+# not a keyword list at all, e.g. `[1, 2]`, drop/2 raises and delete/2 returns it: outside Keyword's
+# contract, so still counted as safe.)
 ATOM_TYPES = frozenset({"atom", "quoted_atom", "boolean", "nil"})
 
 
@@ -23,9 +25,9 @@ def rewrite(match: Match) -> list[Edit] | None:
     call = stdlib_call(match, match.node("finding"), module, "drop", 2)
     if call is None or call.rest[0] != match.node("list"):
         return None
-    (key,) = [c for c in match.node("list").named_children]
+    key = match.node("key")
     # `[a | rest]` and `[k: v]` are not one plain key.
-    if key.type in ("keywords", "comment") or (key.type == "binary_operator" and match.text(key.child_by_field_name("operator")) == "|"):
+    if key.type in ("keywords", "comment") or (key.type == "binary_operator" and operator(key) == "|"):
         return None
     if module == "Keyword" and key.type not in ATOM_TYPES:
         return None

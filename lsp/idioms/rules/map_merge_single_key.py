@@ -11,23 +11,28 @@ After:
 from __future__ import annotations
 
 from lsp.idioms.base import Edit, Example, Match, Rule, Safety
+from lsp.idioms.nodes import Node, operator
 from lsp.idioms.single_helpers import key_value_args, single_keyword_pair, stdlib_call
+
+
+def single_entry(match: Match, content: Node) -> Node | None:
+    """The only `k: v` pair or `key => value` of a map's content (`%{m | k: v}` is an update: None)."""
+    pair = single_keyword_pair(content)
+    if pair is not None:
+        return pair
+    entries = content.named_children
+    if len(entries) == 1 and entries[0].type == "binary_operator" and operator(entries[0]) == "=>":
+        return entries[0]
+    return None
 
 
 def rewrite(match: Match) -> list[Edit] | None:
     call = stdlib_call(match, match.node("finding"), "Map", "merge", 2)
-    if call is None:
+    if call is None or call.rest[0] != match.node("map"):
         return None
-    literal = call.rest[0]
-    if literal != match.node("map"):
-        return None
-    entry = single_keyword_pair(match.node("content"))
+    entry = single_entry(match, match.node("content"))
     if entry is None:
-        entries = [c for c in match.node("content").named_children]
-        # Only `key => value`; `%{m | k: v}` (update syntax) has a `|` operator instead.
-        if len(entries) != 1 or entries[0].type != "binary_operator" or match.text(entries[0].child_by_field_name("operator")) != "=>":
-            return None
-        entry = entries[0]
+        return None
     return [call.rename("put"), call.replace_last(match.source, key_value_args(match.source, entry))]
 
 

@@ -17,7 +17,9 @@ from lsp.idioms.single_helpers import has_comment
 NEGATED = {"==": "!=", "===": "!=="}
 
 # Operators binding looser than `!=`: the rewritten comparison can be their operand without parentheses.
-LOOSER_OPERATORS = frozenset({"=", "&&", "||", "&&&", "|||", "and", "or", "when", "<-", "\\\\", "::", "|", "=>"})
+LOOSER_OPERATORS = frozenset(
+    {"=", "&&", "||", "&&&", "|||", "and", "or", "when", "<-", "\\\\", "::", "|", "=>"}
+)
 
 
 def rewrite(match: Match) -> list[Edit] | None:

@@ -16,8 +16,22 @@ from lsp.idioms.single_helpers import has_comment, is_plain_variable
 
 # Literal and structural patterns; a call, a variable, a pin or a nested `=` on the right is left alone.
 PATTERN_TYPES = frozenset(
-    {"map", "tuple", "list", "bitstring", "string", "charlist", "atom", "quoted_atom", "integer", "float",
-     "char", "nil", "boolean", "sigil"}
+    {
+        "map",
+        "tuple",
+        "list",
+        "bitstring",
+        "string",
+        "charlist",
+        "atom",
+        "quoted_atom",
+        "integer",
+        "float",
+        "char",
+        "nil",
+        "boolean",
+        "sigil",
+    }
 )
 
 # Calls whose stab clauses match patterns (cond and `after` clauses hold expressions instead).
@@ -32,7 +46,9 @@ def is_pattern(node: Node) -> bool:
     if node.type in PATTERN_TYPES:
         return True
     # `"prefix" <> rest` matches a binary.
-    return node.type == "binary_operator" and operator(node) == "<>" and node.child_by_field_name("left").type == "string"
+    if node.type != "binary_operator" or operator(node) != "<>":
+        return False
+    return node.child_by_field_name("left").type == "string"
 
 
 def in_pattern_clause(match: Match) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from lsp.idioms.base import Edit, Example, Match, Rule, Safety
 from lsp.idioms.nodes import call_parts, replace
-from lsp.idioms.pipes_helpers import chain_layout, first_item, is_pipeable_call, lifted_chain, liftable_start
+from lsp.idioms.pipes_helpers import chain_layout, first_item, is_pipeable_call, liftable_start, lifted_chain
 
 
 def rewrite(match: Match) -> list[Edit] | None:

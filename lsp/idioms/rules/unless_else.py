@@ -17,7 +17,13 @@ After:
 from __future__ import annotations
 
 from lsp.idioms.base import Edit, Example, Match, Rule, Safety
-from lsp.idioms.flow_helpers import else_is_nil, keeps_comments, read_conditional, rename_keyword, swap_branches
+from lsp.idioms.flow_helpers import (
+    else_is_nil,
+    keeps_comments,
+    read_conditional,
+    rename_keyword,
+    swap_branches,
+)
 
 
 def rewrite(match: Match) -> list[Edit] | None:

@@ -39,7 +39,9 @@ RULE = Rule(
             "defmodule Clock do\n  defp now do\n    DateTime.utc_now()\n  end\nend",
         ),
         Example("defmacro debug?() do\n  quote do: false\nend", "defmacro debug? do\n  quote do: false\nend"),
-        Example("def run!(), do: :ok\ndefp helper(), do: run!()", "def run!, do: :ok\ndefp helper, do: run!()"),
+        Example(
+            "def run!(), do: :ok\ndefp helper(), do: run!()", "def run!, do: :ok\ndefp helper, do: run!()"
+        ),
         # Not zero-arity; calls (not definitions) keep their parentheses.
         Example("def foo(x), do: x", None),
         Example("def foo, do: bar()", None),
