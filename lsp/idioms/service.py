@@ -44,8 +44,14 @@ def action_kind(rule: Rule) -> str:
     return types.CodeActionKind.RefactorRewrite if rule.safety is Safety.UNSAFE else types.CodeActionKind.QuickFix
 
 
+def _kind(kind: str) -> str:
+    # lsprotocol's kinds are str-valued enums whose format() is "CodeActionKind.X", not the value.
+    return str(getattr(kind, "value", kind))
+
+
 def kind_requested(kind: str, only: Sequence[str] | None) -> bool:
-    return not only or any(kind == wanted or kind.startswith(f"{wanted}.") for wanted in only)
+    kind = _kind(kind)
+    return not only or any(kind == _kind(w) or kind.startswith(f"{_kind(w)}.") for w in only)
 
 
 def to_range(doc: Document, start: int, end: int) -> types.Range:
@@ -130,7 +136,7 @@ class IdiomService:
         if cached is not None and cached.version == doc.version:
             candidates: Sequence[Finding] = cached.findings
         else:
-            candidates = checked_findings(self.rules, doc.tree, doc.source, (start, end))
+            candidates = checked_findings(self.rules, doc.tree, doc.source, statement_range(doc, start, end))
         return [f for f in candidates if f.start <= end and start <= f.end]
 
     def diagnostics(self, doc: Document) -> list[types.Diagnostic]:
@@ -195,7 +201,7 @@ class IdiomService:
             actions.append(action if resolve_edits else self.resolve(doc, action))
         safe_ids = {rule.id for rule in self.fix_all_rules()}
         if kind_requested(FIX_ALL_KIND, only) and (
-            (only and any(k.startswith("source") for k in only)) or any(f.rule_id in safe_ids for f in findings)
+            (only and any(_kind(k).startswith("source") for k in only)) or any(f.rule_id in safe_ids for f in findings)
         ):
             # A selection limits fix-all to it; a bare cursor means the whole file.
             low, high = (start, end) if end > start else (0, len(doc.source))
@@ -264,6 +270,29 @@ class IdiomService:
             if rule is not None and rule.title not in titles and start <= finding.start and finding.end <= end:
                 titles.append(rule.title)
         return titles
+
+
+# Node types whose children are statements: a cursor's statement is the ancestor just below one of these.
+_STATEMENT_PARENTS = frozenset(
+    {"source", "do_block", "else_block", "rescue_block", "catch_block", "after_block", "body"}
+)
+
+
+def statement_range(doc: Document, start: int, end: int) -> tuple[int, int]:
+    """The byte range to query for findings at a cursor/selection: the whole statement(s) around it.
+
+    A query's byte range only returns matches whose nodes touch it, and a finding's node need not touch
+    the cursor (in `xs |> Enum.filter(f) |> Enum.count()` the finding is the `Enum.count` call, the cursor
+    may be on `filter`); an empty range matches nothing at all.
+    """
+    node = doc.tree.root_node.descendant_for_byte_range(start, max(start, end - 1))
+    while node is not None and node.parent is not None and node.parent.type not in _STATEMENT_PARENTS:
+        node = node.parent
+    low, high = (node.start_byte, node.end_byte) if node is not None else (start, end)
+    first = doc.line_start_byte(doc.line_of_byte(min(start, low)))
+    last_line = doc.line_of_byte(max(end, high))
+    last = doc.line_start_byte(last_line + 1) if last_line + 1 < doc.line_count else len(doc.source)
+    return first, max(last, first + 1)
 
 
 def action_data(action: types.CodeAction) -> dict[str, Any]:

@@ -79,10 +79,10 @@ async def _wait_for_model(client: LanguageClient, timeout_s: float = 120.0) -> N
 
 async def test_diagnostics_mark_where_a_rewrite_applies(client: LanguageClient):
     uri = _open(client)
-    diagnostics = await _diagnostics(client, uri, 2)
-    assert {d.code for d in diagnostics} == {"enum_filter_count"}
+    diagnostics = await _diagnostics(client, uri, 3)
+    codes = sorted((d.range.start.line, d.code) for d in diagnostics)
+    assert codes == [(3, "enum_filter_count"), (7, "enum_filter_count"), (7, "pipe_chain_start")]
     assert {d.severity for d in diagnostics} == {types.DiagnosticSeverity.Hint}
-    assert sorted(d.range.start.line for d in diagnostics) == [3, 7]
     assert all(d.source == "devstral-elixir" for d in diagnostics)
 
 
@@ -137,18 +137,19 @@ async def test_a_stale_action_is_not_applied(client: LanguageClient):
 
 async def test_rules_can_be_switched_off_and_unknown_ids_are_reported(client: LanguageClient):
     uri = _open(client)
-    await _diagnostics(client, uri, 2)
+    await _diagnostics(client, uri, 3)
     client.messages.clear()
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(
             {**OPTIONS, "idioms": {"disabledRules": ["enum_filter_count", "no_such_rule"]}}
         )
     )
-    await _diagnostics(client, uri, 0)
+    remaining = await _diagnostics(client, uri, 1)
+    assert remaining[0].code == "pipe_chain_start"
     assert not [a for a in await _actions(client, uri, 3, 20) if a.title.startswith("Make idiomatic:")]
     assert any("idioms.disabledRules" in m.message and "no_such_rule" in m.message for m in client.messages)
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(OPTIONS))
-    await _diagnostics(client, uri, 2)
+    await _diagnostics(client, uri, 3)
 
 
 async def test_model_rewrite_is_checked_before_it_is_offered(client: LanguageClient):
@@ -200,3 +201,46 @@ async def test_model_rewrite_can_be_cancelled(client: LanguageClient):
     assert (await status(client))["documents"] >= 1
     again = await client.code_action_resolve_async(model)
     assert again.edit is not None or again.disabled is not None
+
+
+CHECKS = """defmodule Shop.Checks do
+  def label(paid?) do
+    case paid? do
+      true -> "paid"
+      false -> "open"
+    end
+  end
+
+  def late?(due, now), do: DateTime.compare(now, due) == :gt
+end
+"""
+
+
+async def test_unsafe_rules_are_offered_only_on_request_with_their_risk(client: LanguageClient):
+    uri = _open(client, CHECKS)
+    await asyncio.sleep(0.5)  # diagnostics are published after open
+    assert "case_boolean" not in {d.code for d in client.diagnostics.get(uri, [])}
+    actions = await _actions(client, uri, 2, 6)
+    unsafe = [a for a in actions if "(unsafe:" in a.title]
+    assert len(unsafe) == 1 and unsafe[0].kind == types.CodeActionKind.RefactorRewrite
+    resolved = await client.code_action_resolve_async(unsafe[0])
+    new_text = apply_text_edits(CHECKS, workspace_edits_for(resolved.edit, uri))
+    assert "if paid? do" in new_text and "case" not in new_text.split("def label")[1].split("def late?")[0]
+    # Unsafe rules never join fix-all.
+    fix_all = await _actions(client, uri, 0, 0, only=[FIX_ALL_KIND])
+    if fix_all:
+        fixed = await client.code_action_resolve_async(fix_all[0])
+        assert fixed.edit is None or "case paid? do" in apply_text_edits(CHECKS, workspace_edits_for(fixed.edit, uri))
+
+
+async def test_rules_follow_the_projects_elixir_version(client: LanguageClient):
+    uri = _open(client, CHECKS)
+    line = CHECKS.split("\n").index("  def late?(due, now), do: DateTime.compare(now, due) == :gt")
+    assert not [a for a in await _actions(client, uri, line, 30) if "DateTime.after?" in a.title]
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams({**OPTIONS, "idioms": {"elixirVersion": "1.17"}})
+    )
+    await asyncio.sleep(0.2)
+    newer = [a for a in await _actions(client, uri, line, 30) if a.title.startswith("Make idiomatic:")]
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(OPTIONS))
+    assert any("after?" in a.title for a in newer), [a.title for a in newer]
