@@ -43,6 +43,7 @@ test-python:
 
 bench: setup
 	$(PY) bench/keystroke_replay.py
+	$(PY) bench/code_actions.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -26,9 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lsp.config import IdiomSettings  # noqa: E402
 from lsp.driver import start_session, stop_session  # noqa: E402
+from lsp.idioms.elixir_check import ElixirChecker  # noqa: E402
 from lsp.idioms.engine import checked_findings  # noqa: E402
-from lsp.idioms.registry import all_rules  # noqa: E402
+from lsp.idioms.registry import DEFAULT_ELIXIR_VERSION, active_rules  # noqa: E402
 from lsp.idioms.service import FIX_ALL_KIND  # noqa: E402
 from lsp.syntax.parser import make_parser  # noqa: E402
 
@@ -57,11 +59,15 @@ def summary(values: list[float]) -> dict[str, float]:
             "max": round(max(values), 2), "n": len(values)}
 
 
+# The rules the server runs with no settings (the installed Elixir decides the version).
+RULES = active_rules(IdiomSettings(), ElixirChecker().version() or DEFAULT_ELIXIR_VERSION)
+
+
 def naive_listing(text: str, line: int) -> float:
     started = time.perf_counter()
     data = text.encode()
     tree = make_parser().parse(data)
-    findings = checked_findings(all_rules(), tree, data)
+    findings = checked_findings(RULES, tree, data)
     line_start = len("\n".join(text.split("\n")[:line]).encode()) + 1
     _ = [f for f in findings if f.start <= line_start <= f.end]
     return (time.perf_counter() - started) * 1000
@@ -105,7 +111,7 @@ async def run(requests: int) -> dict:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {platform.system()} {platform.release()}",
         "file_lines": len(lines),
-        "rules": len(all_rules()),
+        "rules": len(RULES),
         "actions_offered": offered,
         "listing_cursor_moves_ms": move_stats,
         "listing_after_edit_ms": typing_stats,

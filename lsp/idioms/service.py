@@ -8,6 +8,7 @@ about the action the user picks. Clients that cannot resolve edits get them comp
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,15 @@ from lsp.config import IdiomSettings, parse_version
 from lsp.documents import Document
 from lsp.idioms.base import Edit, Finding, Rule, Safety
 from lsp.idioms.elixir_check import ElixirChecker
-from lsp.idioms.engine import apply_edits, check, checked_findings, fix_all, minimal_edits
+from lsp.idioms.engine import (
+    apply_edits,
+    check,
+    checked_findings,
+    enclosing_statement,
+    fix_all,
+    minimal_edits,
+)
+from lsp.idioms.nodes import call_parts
 from lsp.idioms.registry import (
     DEFAULT_ELIXIR_VERSION,
     active_rules,
@@ -96,6 +105,9 @@ class IdiomService:
         self.elixir_version, self.version_source = self._project_version(settings, root)
         self.rules = active_rules(settings, self.elixir_version)
         self._analyses.clear()
+        # Compiling the rules' queries and starting the Elixir VM take about a second each; do both now,
+        # off the event loop, rather than on the first code-action request.
+        threading.Thread(target=warm_up, args=(self.rules, self.checker), daemon=True).start()
         return [f"setting 'idioms.disabledRules': unknown rule '{r}' ignored" for r in unknown_rule_ids(settings)]
 
     def _project_version(self, settings: IdiomSettings, root: Path | None) -> tuple[tuple[int, int], str]:
@@ -272,27 +284,33 @@ class IdiomService:
         return titles
 
 
-# Node types whose children are statements: a cursor's statement is the ancestor just below one of these.
-_STATEMENT_PARENTS = frozenset(
-    {"source", "do_block", "else_block", "rescue_block", "catch_block", "after_block", "body"}
-)
+MODULE_KEYWORDS = frozenset({"defmodule", "defprotocol", "defimpl"})
 
 
 def statement_range(doc: Document, start: int, end: int) -> tuple[int, int]:
-    """The byte range to query for findings at a cursor/selection: the whole statement(s) around it.
+    """The byte range to query for findings at a cursor/selection: the statement(s) around it.
 
     A query's byte range only returns matches whose nodes touch it, and a finding's node need not touch
     the cursor (in `xs |> Enum.filter(f) |> Enum.count()` the finding is the `Enum.count` call, the cursor
-    may be on `filter`); an empty range matches nothing at all.
+    may be on `filter`); an empty range matches nothing at all. Between a module's definitions the
+    statement would be the whole module; the cursor's lines are enough there.
     """
-    node = doc.tree.root_node.descendant_for_byte_range(start, max(start, end - 1))
-    while node is not None and node.parent is not None and node.parent.type not in _STATEMENT_PARENTS:
-        node = node.parent
-    low, high = (node.start_byte, node.end_byte) if node is not None else (start, end)
+    node = enclosing_statement(doc.tree.root_node, start, end)
+    low, high = node.start_byte, node.end_byte
+    parts = call_parts(doc.source, node) if node.type == "call" else None
+    if node.parent is None or (parts is not None and parts.module is None and parts.name in MODULE_KEYWORDS):
+        low, high = start, end
     first = doc.line_start_byte(doc.line_of_byte(min(start, low)))
     last_line = doc.line_of_byte(max(end, high))
     last = doc.line_start_byte(last_line + 1) if last_line + 1 < doc.line_count else len(doc.source)
     return first, max(last, first + 1)
+
+
+def warm_up(rules: Sequence[Rule], checker: ElixirChecker | None) -> None:
+    for rule in rules:
+        _ = rule.query
+    if checker is not None:
+        checker.quoted("")
 
 
 def action_data(action: types.CodeAction) -> dict[str, Any]:
