@@ -44,7 +44,9 @@ using the rewrite prompt of `lsp/prompt.py` (the same format `finetune` trains),
 rules above as hints. It is resolved lazily (`codeAction/resolve`), reports `$/progress`, and can be
 cancelled (`$/cancelRequest` or the progress's cancel button). Its answer is offered only when it parses,
 passes `Code.string_to_quoted/1`, compiles wherever the original compiled, keeps every function's name
-and arity, and leaves no more rule findings than before; otherwise the user is told why and gets no edit.
+and arity, keeps its string and atom literals and the modules it calls (small models "simplify" by
+deleting code; what the rules themselves would remove, like `:gt` in `DateTime.compare(a, b) == :gt`, may
+go), and leaves no more rule findings than before; otherwise the user is told why and gets no edit.
 """
 
 

@@ -1,8 +1,9 @@
 """'Make idiomatic (model)': target, prompt, answer extraction and the checks an answer must pass.
 
 The model's answer is only offered when it parses (tree-sitter, and `Code.string_to_quoted/1` where
-`elixir` is installed), compiles where the original compiled, keeps every function's name and arity, and
-leaves no more rule findings than before. Everything here is pure; the server runs the model.
+`elixir` is installed), compiles where the original compiled, keeps every function's name and arity,
+keeps its string/atom literals and the modules it calls (unless the rules themselves would drop them),
+and leaves no more rule findings than before. Everything here is pure; the server runs the model.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tree_sitter
 
 from lsp.idioms.base import Edit, Rule
 from lsp.idioms.elixir_check import ElixirChecker
-from lsp.idioms.engine import checked_findings, minimal_edits
+from lsp.idioms.engine import checked_findings, fix_all, minimal_edits
 from lsp.idioms.nodes import call_parts, indentation, line_start
 from lsp.prompt import REWRITE_AFTER, REWRITE_BEFORE, REWRITE_END, Prompt, RewriteInput, render_rewrite_prompt
 from lsp.syntax.context import extract_context
@@ -154,6 +155,42 @@ def has_col0_comment(code: str) -> bool:
     return any(line.startswith("#") for line in textwrap.dedent(code).split("\n"))
 
 
+# Node types whose text a rewrite must keep. Small models "simplify" by deleting code; a rewrite that
+# drops a string, an atom or every call to some module no longer does what the code did.
+ESSENTIAL_TYPES = frozenset({"string", "atom", "quoted_atom", "charlist", "sigil"})
+
+
+def essentials(root: tree_sitter.Node, source: bytes, start: int, end: int) -> set[str]:
+    """Literal strings/atoms/sigils and the modules called, within [start, end)."""
+    found: set[str] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.end_byte <= start or node.start_byte >= end:
+            continue
+        if node.type in ESSENTIAL_TYPES:
+            found.add(source[node.start_byte : node.end_byte].decode("utf-8"))
+            continue
+        if node.type == "call":
+            parts = call_parts(source, node)
+            if parts is not None and parts.module is not None:
+                found.add(parts.module)
+        stack.extend(node.named_children)
+    return found
+
+
+def dropped_essentials(tree: tree_sitter.Tree, source: bytes, target: RewriteTarget, new_tree: tree_sitter.Tree,
+                       new_source: bytes, new_end: int, rules: Sequence[Rule]) -> list[str]:
+    """What the rewrite loses that the rules themselves would not (`:gt` in `compare(a, b) == :gt` may go)."""
+    old = essentials(tree.root_node, source, target.start, target.end)
+    new = essentials(new_tree.root_node, new_source, target.start, new_end)
+    reference = fix_all(rules, tree, source, (target.start, target.end))
+    ref_end = target.end + len(reference.source) - len(source)
+    ref_tree = make_parser().parse(reference.source)
+    allowed = old - essentials(ref_tree.root_node, reference.source, target.start, ref_end)
+    return sorted(old - new - allowed)
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
@@ -209,6 +246,9 @@ def judge(
         detail = "; ".join(part for part in (f"lost {lost}" if lost else "", f"added {added}" if added else "") if part)
         return Verdict(False, f"the model's rewrite changes function names or arities ({detail})")
     new_end = target.start + len(indented.encode("utf-8"))
+    dropped = dropped_essentials(tree, source, target, new_tree, new_source, new_end, rules)
+    if dropped:
+        return Verdict(False, f"the model's rewrite drops {', '.join(dropped)}")
     before = len(checked_findings(rules, tree, source, (target.start, target.end)))
     after = len(checked_findings(rules, new_tree, new_source, (target.start, new_end)))
     if after > before:

@@ -141,3 +141,27 @@ def test_judge_rejects_what_elixir_rejects(checker):
     verdict = judge(tree, source, target, "def f(x) do\n  y + 1\nend\n", [FILTER_COUNT], checker)
     assert not verdict.ok and "does not compile" in verdict.message and "y/0" in verdict.message
     assert judge(tree, source, target, "def f(x), do: x + 1\n", [FILTER_COUNT], checker).ok
+
+
+def test_judge_rejects_a_rewrite_that_deletes_behaviour():
+    source = (
+        b"defmodule Report do\n  require Logger\n\n  def warn(orders) do\n    if orders != [] do\n      :ok\n"
+        b"    else\n      Logger.warning(\"empty week\")\n      :empty\n    end\n  end\nend\n"
+    )
+    tree = make_parser().parse(source)
+    target = find_target(tree, source, source.index(b":ok"), source.index(b":ok"))
+    verdict = judge(tree, source, target, "def warn(orders) do\n  :ok\nend\n", [FILTER_COUNT], None)
+    assert not verdict.ok and '"empty week"' in verdict.message and "Logger" in verdict.message
+    assert ":empty" in verdict.message
+
+
+def test_judge_allows_dropping_what_the_rules_drop():
+    from lsp.idioms.registry import rule_by_id
+
+    source = b"defmodule T do\n  def late?(a, b) do\n    DateTime.compare(a, b) == :gt\n  end\nend\n"
+    tree = make_parser().parse(source)
+    target = find_target(tree, source, source.index(b"DateTime"), source.index(b"DateTime"))
+    rules = [rule_by_id("datetime_compare")]
+    assert judge(tree, source, target, "def late?(a, b) do\n  DateTime.after?(a, b)\nend\n", rules, None).ok
+    refused = judge(tree, source, target, "def late?(a, b) do\n  DateTime.after?(a, b)\nend\n", [FILTER_COUNT], None)
+    assert not refused.ok and ":gt" in refused.message
