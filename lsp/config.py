@@ -68,6 +68,8 @@ class IdiomSettings:
     diagnostic_severity: str = "hint"  # hint | information
     # Rule ids to switch off (see docs/idioms.md).
     disabled_rules: list[str] = field(default_factory=list)
+    # Rule ids that keep their code actions but publish no diagnostics.
+    quiet_rules: list[str] = field(default_factory=list)
     # The oldest Elixir the project supports: rules whose output needs a newer one stay off.
     # "" = read `elixir: "~> X.Y"` from the workspace's mix.exs, else the installed elixir, else 1.14.
     elixir_version: str = ""

@@ -28,7 +28,8 @@ also the order fix-all applies them in. How the server offers them:
 - **Checked before offered**: each rewrite is applied to a copy of the document and re-parsed; a rewrite
   that adds a tree-sitter ERROR or MISSING node is not offered. When the user picks an action, the result
   must also pass `Code.string_to_quoted/1` (when `elixir` is installed) before its edit is sent.
-- **Switches**: `idioms.disabledRules` (ids below), `idioms.elixirVersion` (rules whose output needs a
+- **Switches**: `idioms.disabledRules` (ids below), `idioms.quietRules` (actions without diagnostics),
+  `idioms.elixirVersion` (rules whose output needs a
   newer Elixir stay off; empty = read `elixir: "~> X.Y"` from mix.exs, else the installed elixir, else 1.14).
 - **No name resolution in tree-sitter**: a rule about `Enum`, `Map`, … does not fire in a file that aliases
   its own module to that name (`alias MyApp.Enum`, `alias X, as: Map`).

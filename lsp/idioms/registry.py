@@ -90,9 +90,11 @@ def active_rules(settings: IdiomSettings, elixir_version: tuple[int, int]) -> tu
     return tuple(r for r in all_rules() if r.id not in disabled and r.min_elixir <= elixir_version)
 
 
-def unknown_rule_ids(settings: IdiomSettings) -> list[str]:
+def unknown_rule_ids(settings: IdiomSettings) -> list[tuple[str, str]]:
+    """(setting name, rule id) for every id the settings name that no rule has."""
     known = {rule.id for rule in all_rules()}
-    return [rule_id for rule_id in settings.disabled_rules if rule_id not in known]
+    named = [("disabledRules", r) for r in settings.disabled_rules] + [("quietRules", r) for r in settings.quiet_rules]
+    return [(setting, rule_id) for setting, rule_id in named if rule_id not in known]
 
 
 def mix_elixir_requirement(root: Path | None) -> tuple[int, int] | None:

@@ -108,7 +108,7 @@ class IdiomService:
         # Compiling the rules' queries and starting the Elixir VM take about a second each; do both now,
         # off the event loop, rather than on the first code-action request.
         threading.Thread(target=warm_up, args=(self.rules, self.checker), daemon=True).start()
-        return [f"setting 'idioms.disabledRules': unknown rule '{r}' ignored" for r in unknown_rule_ids(settings)]
+        return [f"setting 'idioms.{key}': unknown rule '{r}' ignored" for key, r in unknown_rule_ids(settings)]
 
     def _project_version(self, settings: IdiomSettings, root: Path | None) -> tuple[tuple[int, int], str]:
         if settings.elixir_version:
@@ -163,7 +163,7 @@ class IdiomService:
         for finding in self.analyse(doc):
             rule = rule_by_id(finding.rule_id)
             # Unsafe rewrites are offered on request only; flagging every occurrence would be noise.
-            if rule is None or rule.safety is Safety.UNSAFE:
+            if rule is None or rule.safety is Safety.UNSAFE or rule.id in self.settings.quiet_rules:
                 continue
             diagnostics.append(self._diagnostic(doc, finding, rule, severity))
         return diagnostics

@@ -70,4 +70,7 @@ def test_settings_switch_rules_and_versions():
     assert first not in {r.id for r in active_rules(IdiomSettings(disabled_rules=[first]), (9, 99))}
     old = active_rules(IdiomSettings(), (1, 0))
     assert all(r.min_elixir <= (1, 0) for r in old)
-    assert unknown_rule_ids(IdiomSettings(disabled_rules=[first, "nope"])) == ["nope"]
+    assert unknown_rule_ids(IdiomSettings(disabled_rules=[first, "nope"], quiet_rules=["hush"])) == [
+        ("disabledRules", "nope"),
+        ("quietRules", "hush"),
+    ]

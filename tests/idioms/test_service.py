@@ -119,3 +119,11 @@ def test_project_elixir_version_from_mix_exs(tmp_path):
     assert "datetime_compare" in {r.id for r in service.rules}
     service.configure(IdiomSettings(elixir_path="", elixir_version="1.14"), tmp_path)
     assert "datetime_compare" not in {r.id for r in service.rules}
+
+
+def test_quiet_rules_keep_actions_but_no_diagnostics(service):
+    doc = _doc()
+    service.configure(IdiomSettings(elixir_path="", quiet_rules=["enum_filter_count"]), None)
+    assert "enum_filter_count" not in {d.code for d in service.diagnostics(doc)}
+    at = _byte(doc, 3, 8)
+    assert any("Enum.count/2" in a.title for a in service.actions(doc, at, at, None, True, False))
