@@ -210,3 +210,93 @@ def minimal_edits(old: bytes, new: bytes) -> list[Edit]:
         edits.append(Edit(offsets[i1], offsets[i2], b"".join(new_lines[j1:j2]).decode("utf-8")))
     return edits
 
+
+
+# -- incremental analysis -------------------------------------------------------------------------------
+# Whole-file diagnostics re-run after every pause in typing; on a large file most of it has not changed.
+# The file is cut into units (each definition; each run of directives/attributes; a module's head line),
+# and a unit whose bytes are unchanged keeps its findings, shifted to where it now stands.
+
+MODULE_KEYWORDS = frozenset({"defmodule", "defprotocol", "defimpl"})
+DIRECTIVE_KEYWORDS = frozenset({"alias", "import", "require", "use"})
+UnitCache = dict[bytes, tuple[Finding, ...]]
+
+
+def _keyword(source: bytes, node: tree_sitter.Node) -> str | None:
+    if node.type != "call":
+        return None
+    target = node.child_by_field_name("target")
+    return source[target.start_byte : target.end_byte].decode("utf-8", "replace") if target is not None else None
+
+
+def _is_directive_like(source: bytes, node: tree_sitter.Node) -> bool:
+    # Directives, attributes and comments group together: a rule like alias sorting spans a run of them.
+    return node.type in ("comment", "unary_operator") or _keyword(source, node) in DIRECTIVE_KEYWORDS
+
+
+def analysis_units(root: tree_sitter.Node, source: bytes) -> list[tuple[int, int]]:
+    units: list[tuple[int, int]] = []
+
+    def visit(children: list[tree_sitter.Node]) -> None:
+        group: tuple[int, int] | None = None
+        for child in children:
+            do_block = next((c for c in child.named_children if c.type == "do_block"), None)
+            if _keyword(source, child) in MODULE_KEYWORDS and do_block is not None:
+                if group:
+                    units.append(group)
+                    group = None
+                body = [c for c in do_block.named_children if not c.type.endswith("_block")]
+                units.append((child.start_byte, body[0].start_byte if body else child.end_byte))
+                visit(body)
+                if body:
+                    units.append((body[-1].end_byte, child.end_byte))
+            elif _is_directive_like(source, child):
+                group = (group[0] if group else child.start_byte, child.end_byte)
+            else:
+                if group:
+                    units.append(group)
+                    group = None
+                units.append((child.start_byte, child.end_byte))
+        if group:
+            units.append(group)
+
+    visit(root.named_children)
+    return units
+
+
+def _shift(finding: Finding, delta: int) -> Finding:
+    edits = tuple(Edit(e.start + delta, e.end + delta, e.text) for e in finding.edits)
+    return Finding(finding.rule_id, finding.start + delta, finding.end + delta, edits)
+
+
+def incremental_findings(
+    rules: Sequence[Rule], tree: tree_sitter.Tree, source: bytes, previous: UnitCache
+) -> tuple[list[Finding], UnitCache]:
+    """Every checked finding, re-running the rules only on units whose text changed.
+
+    Returns the findings in source order and the cache for the next call. The caller drops the cache
+    when the rules or the document's aliases change (both change every unit's findings).
+    """
+    units = analysis_units(tree.root_node, source)
+    changed = [(a, b) for a, b in units if source[a:b] not in previous]
+    if len(changed) * 2 > len(units):
+        fresh = checked_findings(rules, tree, source)
+    else:
+        parser = make_parser()
+        fresh = [
+            f
+            for a, b in changed
+            for f in find_findings(rules, tree, source, (a, b))
+            if a <= f.start < b and check(tree, source, f, parser)
+        ]
+    cache: UnitCache = {}
+    findings: list[Finding] = []
+    for a, b in units:
+        key = source[a:b]
+        if key in previous and (a, b) not in changed:
+            relative = previous[key]
+        else:
+            relative = tuple(_shift(f, -a) for f in fresh if a <= f.start < b)
+        cache[key] = relative
+        findings.extend(_shift(f, a) for f in relative)
+    return sorted(findings, key=lambda f: (f.start, f.end, f.rule_id)), cache

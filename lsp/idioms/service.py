@@ -21,12 +21,16 @@ from lsp.documents import Document
 from lsp.idioms.base import Edit, Finding, Rule, Safety
 from lsp.idioms.elixir_check import ElixirChecker
 from lsp.idioms.engine import (
+    MODULE_KEYWORDS,
+    UnitCache,
     apply_edits,
     check,
     checked_findings,
     enclosing_statement,
     fix_all,
+    incremental_findings,
     minimal_edits,
+    shadowed_modules,
 )
 from lsp.idioms.nodes import call_parts
 from lsp.idioms.registry import (
@@ -81,6 +85,9 @@ def workspace_edit(doc: Document, edits: Sequence[Edit]) -> types.WorkspaceEdit:
 class _Analysis:
     version: int
     findings: tuple[Finding, ...]
+    # Per-unit findings for the next, incremental analysis; valid while the aliases stay the same.
+    units: UnitCache
+    shadowed: frozenset[str]
 
 
 class IdiomService:
@@ -136,9 +143,13 @@ class IdiomService:
         cached = self._analyses.get(doc.uri)
         if cached is not None and cached.version == doc.version:
             return cached.findings
-        findings = tuple(checked_findings(self.rules, doc.tree, doc.source)) if self.settings.enabled else ()
-        self._analyses[doc.uri] = _Analysis(doc.version, findings)
-        return findings
+        if not self.settings.enabled:
+            return ()
+        shadowed = shadowed_modules(doc.source)
+        units: UnitCache = cached.units if cached is not None and cached.shadowed == shadowed else {}
+        found, units = incremental_findings(self.rules, doc.tree, doc.source, units)
+        self._analyses[doc.uri] = _Analysis(doc.version, tuple(found), units, shadowed)
+        return tuple(found)
 
     def findings_in(self, doc: Document, start: int, end: int) -> list[Finding]:
         """Checked findings whose range overlaps [start, end] (a cursor is an empty range)."""
@@ -282,9 +293,6 @@ class IdiomService:
             if rule is not None and rule.title not in titles and start <= finding.start and finding.end <= end:
                 titles.append(rule.title)
         return titles
-
-
-MODULE_KEYWORDS = frozenset({"defmodule", "defprotocol", "defimpl"})
 
 
 def statement_range(doc: Document, start: int, end: int) -> tuple[int, int]:

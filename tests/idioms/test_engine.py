@@ -109,3 +109,42 @@ def test_shadowed_modules_from_aliases():
     assert {"Enum", "Map", "Keyword"} <= shadowed_modules(data)
     tree, data = _tree("alias MyApp.Enum\nxs |> Enum.filter(&f/1) |> Enum.count()\n")
     assert find_findings([FILTER_COUNT], tree, data) == []
+
+
+def test_incremental_analysis_equals_a_full_one_after_edits():
+    """Edits that add, break and remove findings; the cached analysis must always match a fresh one."""
+    import random
+    from pathlib import Path
+
+    from lsp.config import IdiomSettings
+    from lsp.idioms.engine import analysis_units, incremental_findings
+    from lsp.idioms.registry import active_rules
+
+    rules = active_rules(IdiomSettings(), (1, 14))
+    text = (Path(__file__).parent / "corpus" / "user_controller.ex").read_text()
+    snippets = [
+        "    _ = xs |> Enum.filter(&odd?/1) |> Enum.count()\n",
+        "    _ = Map.merge(m, %{a: 1})\n",
+        "  alias Zed.Last\n",
+        "  alias Aa.First\n",
+        "    unless ok, do: 1, else: 2\n",
+        "  def broken(x) do\n",
+    ]
+    rng = random.Random(7)
+    parser = make_parser()
+    cache: dict = {}
+    for _ in range(25):
+        lines = text.splitlines(keepends=True)
+        at = rng.randrange(1, len(lines))
+        if rng.random() < 0.6:
+            lines.insert(at, rng.choice(snippets))
+        else:
+            del lines[at]
+        text = "".join(lines)
+        data = text.encode()
+        tree = parser.parse(data)
+        found, cache = incremental_findings(rules, tree, data, cache)
+        want = sorted(checked_findings(rules, tree, data), key=lambda f: (f.start, f.end, f.rule_id))
+        assert found == want
+        units = analysis_units(tree.root_node, data)
+        assert all(a < b for a, b in units) and units == sorted(units)
