@@ -27,11 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lsp.config import IdiomSettings  # noqa: E402
+from lsp.documents import Document, Position  # noqa: E402
 from lsp.driver import start_session, stop_session  # noqa: E402
 from lsp.idioms.elixir_check import ElixirChecker  # noqa: E402
 from lsp.idioms.engine import checked_findings  # noqa: E402
 from lsp.idioms.registry import DEFAULT_ELIXIR_VERSION, active_rules  # noqa: E402
-from lsp.idioms.service import FIX_ALL_KIND  # noqa: E402
+from lsp.idioms.service import FIX_ALL_KIND, IdiomService, warm_up  # noqa: E402
 from lsp.syntax.parser import make_parser  # noqa: E402
 
 SOURCES = sorted((ROOT / "tests" / "idioms" / "corpus").glob("*.ex")) + sorted((ROOT / "examples" / "lib").glob("*.ex"))
@@ -73,6 +74,25 @@ def naive_listing(text: str, line: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def diagnostics_analysis(text: str, edits: int = 20) -> tuple[float, dict[str, float]]:
+    """Whole-file analysis (what diagnostics need): the first one, then incremental ones after edits."""
+    service = IdiomService()
+    service.configure(IdiomSettings(elixir_path=""), None)
+    warm_up(service.rules, None)
+    doc = Document("file:///bench.ex", text, 1)
+    started = time.perf_counter()
+    service.analyse(doc)
+    first = (time.perf_counter() - started) * 1000
+    times = []
+    for index in range(edits):
+        line = (index + 1) * (doc.line_count // (edits + 1))
+        doc.apply_change(Position(line, 0), Position(line, 0), "    x = 1\n", index + 2)
+        started = time.perf_counter()
+        service.analyse(doc)
+        times.append((time.perf_counter() - started) * 1000)
+    return first, summary(times)
+
+
 async def run(requests: int) -> dict:
     text = build_file()
     lines = text.split("\n")
@@ -107,6 +127,7 @@ async def run(requests: int) -> dict:
         await stop_session(session)
     naive = [naive_listing(text, line) for line in cursor_lines[: max(10, requests // 5)]]
     move_stats, typing_stats, naive_stats = summary(moves), summary(typing), summary(naive)
+    first_analysis, incremental = diagnostics_analysis(text)
     return {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {platform.system()} {platform.release()}",
@@ -119,6 +140,8 @@ async def run(requests: int) -> dict:
         "ratio_p95_after_edit_vs_naive": round(typing_stats["p95"] / naive_stats["p95"], 3),
         "resolve_rule_ms": summary(rule_resolves) if rule_resolves else None,
         "resolve_fix_all_whole_file_ms": round(fix_all_ms, 1) if fix_all_ms else None,
+        "diagnostics_first_analysis_ms": round(first_analysis, 1),
+        "diagnostics_after_one_line_edit_ms": incremental,
         "target_p95_ms": 50,
     }
 
