@@ -22,6 +22,31 @@ CountTokens = Callable[[str], int]
 _MAX_BYTES_PER_TOKEN = 8
 
 
+class LineTokenCounter:
+    """Token counts for budgeting, summed line by line and memoized per line.
+
+    Typing changes one line at a time, so a request tokenizes that line instead of every candidate
+    window. A sum of per-line counts can exceed the count of the joined text by a token where BPE would
+    merge across a newline, which only makes the budget slightly conservative.
+    """
+
+    def __init__(self, count: CountTokens, max_lines: int = 50_000) -> None:
+        self._count = count
+        self._max_lines = max_lines
+        self._lines: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        total = 0
+        for line in text.splitlines(keepends=True):
+            cost = self._lines.get(line)
+            if cost is None:
+                if len(self._lines) >= self._max_lines:
+                    self._lines.clear()
+                cost = self._lines[line] = self._count(line)
+            total += cost
+        return total
+
+
 @dataclass(frozen=True)
 class Windows:
     anchor_line: int  # first line of the prefix window

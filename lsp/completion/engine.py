@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from lsp.backends.base import Backend, GenerationParams, GenerationResult
-from lsp.completion.assemble import SnippetCache, Windows, build_prompt_input
+from lsp.completion.assemble import LineTokenCounter, SnippetCache, Windows, build_prompt_input
 from lsp.completion.cache import AFTER_KEY_CHARS, BEFORE_KEY_CHARS, TypedAheadCache
 from lsp.completion.postprocess import is_mid_line, make_stop_check, postprocess
 from lsp.config import Settings
@@ -118,6 +118,7 @@ class CompletionEngine:
         self._idle_timer: asyncio.TimerHandle | None = None
         self._activity = 0
         self._chunks: dict[str, tuple[int, tuple[Chunk, ...]]] = {}
+        self._budget_counter = LineTokenCounter(self.count_tokens)
         self._snippet_caches: dict[str, SnippetCache] = {}
         self.last_prefill: GenerationResult | None = None
         # The last model call's prompt and outcome, for `devstralElixir/status` (benchmarks, debugging).
@@ -130,6 +131,8 @@ class CompletionEngine:
     def set_backend(self, backend: Backend | None) -> None:
         old, self.backend = self.backend, backend
         self.cache.clear()
+        # Token counts belong to the backend's tokenizer.
+        self._budget_counter = LineTokenCounter(self.count_tokens)
         if old is not None and old is not backend:
             # Close on the worker so an in-flight generation finishes first.
             self._executor.submit(old.close)
@@ -164,7 +167,7 @@ class CompletionEngine:
             relative_path(doc.uri, self.root),
             cursor_byte,
             self.settings.context,
-            self.count_tokens,
+            self._budget_counter,
             chunks,
             chunk_key,
             self._snippet_caches.setdefault(doc.uri, SnippetCache()),

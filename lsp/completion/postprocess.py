@@ -36,6 +36,7 @@ generation stops as soon as nothing more could survive them.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -547,11 +548,9 @@ class _PrefixState:
     """The lexer and open blocks at the cursor, and which of those blocks the suffix closes."""
 
     def __init__(self, prefix: str, suffix: str) -> None:
-        lexer, tracker = _Lexer(), _Tracker()
         # Not final: a `do` just typed may become `done`. Each user resolves that tail with what follows
         # the cursor, so entries are known by their offset (`closed` holds the offsets of closed ones).
-        for tok in lexer.feed(prefix):
-            tracker.track(tok)
+        lexer, tracker = _lex_prefix(prefix)
         self.cursor = len(prefix)
         self.lexer = lexer
         self.tracker = tracker
@@ -625,6 +624,23 @@ class _PrefixState:
                 return
             if stack[k].kind in _BLOCKS:
                 return
+
+
+# The last few prefixes lexed (not final) with their lexer and tracker: typing appends to the prefix, so
+# the next request lexes only what was typed since (the lexer is built to be fed in pieces).
+_LEXED: deque[tuple[str, _Lexer, _Tracker]] = deque(maxlen=4)
+
+
+def _lex_prefix(prefix: str) -> tuple[_Lexer, _Tracker]:
+    base = max((entry for entry in _LEXED if prefix.startswith(entry[0])), key=lambda e: len(e[0]), default=None)
+    if base is None:
+        lexer, tracker, done = _Lexer(), _Tracker(), 0
+    else:
+        lexer, tracker, done = base[1].clone(), base[2].clone(), len(base[0])
+    for tok in lexer.feed(prefix[done:]):
+        tracker.track(tok)
+    _LEXED.append((prefix, lexer.clone(), tracker.clone()))
+    return lexer, tracker
 
 
 @lru_cache(maxsize=8)

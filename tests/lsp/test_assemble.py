@@ -85,3 +85,21 @@ def test_suffix_window_is_whole_lines_within_budget():
     assert windows.suffix.endswith("\n")
     assert count(windows.suffix) <= SETTINGS.suffix_tokens + 2
     assert doc.source[cursor:].decode().startswith(windows.suffix)
+
+
+def test_line_token_counter_sums_lines_and_tokenizes_each_line_once():
+    from lsp.completion.assemble import LineTokenCounter
+
+    calls = []
+
+    def count(text: str) -> int:
+        calls.append(text)
+        return len(text.split())
+
+    counter = LineTokenCounter(count)
+    text = "def a do\n  x + 1\nend\n"
+    assert counter(text) == sum(len(line.split()) for line in text.splitlines(keepends=True))
+    assert counter(text + "def b do\n") == counter(text) + 3
+    assert sorted(set(calls)) == sorted(calls), "each line is tokenized once"
+    small = LineTokenCounter(count, max_lines=2)
+    assert small("a\nb c\nd e f\n") == 6

@@ -556,3 +556,23 @@ def test_lexer_gives_the_same_tokens_however_text_is_split(raw: str, seed: int) 
         pos += size
     pieces += lexer.feed("", final=True)
     assert pieces == whole
+
+
+@given(st.data())
+@settings(max_examples=60, deadline=None)
+def test_prefix_lexed_in_pieces_equals_lexed_at_once(data):
+    """Typing appends to the prefix; lexing only the appended text must give the same state."""
+    from lsp.completion import postprocess as pp
+
+    text = data.draw(st.sampled_from([GENSERVER_CASE, MODULE_DEF, FN_CLOSURE, MODULE_DEF + 'x = "a #{b} c"\n  ']))
+    cut = data.draw(st.integers(0, len(text)))
+    pp._LEXED.clear()
+    lexer, tracker = pp._lex_prefix(text)
+    whole = (vars(lexer.clone()).keys(), [vars(e) for e in tracker.stack], tracker.logical, lexer.literal_depth)
+    pp._LEXED.clear()
+    pp._lex_prefix(text[:cut])
+    lexer2, tracker2 = pp._lex_prefix(text)
+    pieces = (vars(lexer2.clone()).keys(), [vars(e) for e in tracker2.stack], tracker2.logical, lexer2.literal_depth)
+    assert pieces == whole
+    completion = "do\n    :ok\n  end\n"
+    assert [t for t in lexer.feed(completion, final=True)] == [t for t in lexer2.feed(completion, final=True)]
