@@ -1,0 +1,4 @@
+"""One module per data source; each exposes `collect(...) -> Iterator[Record | Skipped]`.
+
+Sources never raise for a bad input: they yield `Skipped(where, reason)` and go on.
+"""
