@@ -26,13 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lsp.actions.service import FIX_ALL_KIND, IdiomService, warm_up  # noqa: E402
 from lsp.config import IdiomSettings  # noqa: E402
 from lsp.documents import Document, Position  # noqa: E402
 from lsp.driver import start_session, stop_session  # noqa: E402
 from lsp.idioms.elixir_check import ElixirChecker  # noqa: E402
 from lsp.idioms.engine import checked_findings  # noqa: E402
 from lsp.idioms.registry import DEFAULT_ELIXIR_VERSION, active_rules  # noqa: E402
-from lsp.idioms.service import FIX_ALL_KIND, IdiomService, warm_up  # noqa: E402
 from lsp.syntax.parser import make_parser  # noqa: E402
 
 SOURCES = sorted((ROOT / "tests" / "idioms" / "corpus").glob("*.ex")) + sorted((ROOT / "examples" / "lib").glob("*.ex"))

@@ -19,6 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from lsp.actions.service import FIX_ALL_KIND, MODEL_TITLE  # noqa: E402
 from lsp.driver import (  # noqa: E402
     EditorSession,
     apply_text_edits,
@@ -28,7 +29,6 @@ from lsp.driver import (  # noqa: E402
     strip_markers,
     workspace_edits_for,
 )
-from lsp.idioms.service import FIX_ALL_KIND, MODEL_TITLE  # noqa: E402
 
 DIM, BOLD, GREEN, RED, RESET = "\033[2m", "\033[1m", "\033[32m", "\033[31m", "\033[0m"
 IDIOMS_EXAMPLE = HERE / "idioms" / "weekly_report.ex"

@@ -1,4 +1,5 @@
-"""The language server: wiring only. Logic lives in lsp.completion, lsp.idioms, lsp.documents and lsp.models."""
+"""The language server: wiring only. Logic lives in lsp.completion, lsp.actions, lsp.idioms, lsp.documents
+and lsp.models."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp import __version__
+from lsp.actions.model_action import run_model_rewrite
+from lsp.actions.service import FIX_ALL_KIND, IdiomService, action_data, workspace_edit
 from lsp.completion.engine import CompletionEngine, uri_to_path
 from lsp.config import LOG_LEVELS, Settings, parse_settings
 from lsp.documents import Document, Position
-from lsp.idioms.model_action import run_model_rewrite
-from lsp.idioms.service import FIX_ALL_KIND, IdiomService, action_data, workspace_edit
 from lsp.models import create_backend
 from lsp.prompt import PROMPT_FORMAT_VERSION
 from lsp.syntax.parser import count_errors, make_parser

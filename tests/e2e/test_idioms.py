@@ -11,9 +11,9 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from lsp.actions.model_rewrite import definitions
+from lsp.actions.service import FIX_ALL_KIND, MODEL_TITLE
 from lsp.driver import apply_text_edits, fetch_status, workspace_edits_for
-from lsp.idioms.model_rewrite import definitions
-from lsp.idioms.service import FIX_ALL_KIND, MODEL_TITLE
 from lsp.prompt import REWRITE_BEFORE, REWRITE_TASK
 from lsp.syntax.parser import count_errors, make_parser
 from tests.e2e.conftest import SERVER, change, open_doc, start, status

@@ -6,8 +6,7 @@ import shutil
 
 import pytest
 
-from lsp.idioms.elixir_check import ElixirChecker
-from lsp.idioms.model_rewrite import (
+from lsp.actions.model_rewrite import (
     answer_complete,
     build_prompt,
     definitions,
@@ -15,6 +14,7 @@ from lsp.idioms.model_rewrite import (
     find_target,
     judge,
 )
+from lsp.idioms.elixir_check import ElixirChecker
 from lsp.idioms.rules.enum_filter_count import RULE as FILTER_COUNT
 from lsp.prompt import REWRITE_AFTER, REWRITE_END, render_rewrite_example
 from lsp.syntax.parser import make_parser

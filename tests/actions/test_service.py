@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
+from lsp.actions.service import FIX_ALL_KIND, MODEL_TITLE, IdiomService, action_data
 from lsp.config import IdiomSettings
 from lsp.documents import Document, Position
-from lsp.idioms.service import FIX_ALL_KIND, MODEL_TITLE, IdiomService, action_data
 
 TEXT = """defmodule Shop.Stats do
   def active(users) do

@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lsp.actions import model_rewrite
+from lsp.actions.service import IdiomService
 from lsp.backends.base import GenerationParams
 from lsp.completion.engine import CompletionEngine, relative_path
 from lsp.documents import Document
-from lsp.idioms import model_rewrite
 from lsp.idioms.base import Edit
-from lsp.idioms.service import IdiomService
 
 
 @dataclass(frozen=True)
