@@ -1,0 +1,201 @@
+"""The `finetune` command line: `finetune collect <source> …` and `finetune build …`.
+
+Handlers only parse options and wire: sources live in `finetune.sources`, the builder in
+`finetune.dataset.build`. Every command reports what it skipped and why; bad input never aborts a run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from finetune.records import Record, Skipped
+from finetune.sources import SourceSetupError
+from finetune.store import CollectionWriter
+
+app = typer.Typer(help="Collect Elixir/Erlang data, build datasets, train, evaluate, export.", no_args_is_help=True)
+collect_app = typer.Typer(help="Gather raw data from one source into <out>/<source>/.", no_args_is_help=True)
+app.add_typer(collect_app, name="collect")
+console = Console(stderr=True)
+
+DEFAULT_RAW = Path("data/raw")
+DEFAULT_DATASETS = Path("data/datasets")
+DEFAULT_CACHE = Path("data/cache")
+
+OutOption = Annotated[Path, typer.Option("--out", help="Folder holding one collection per source.")]
+MAX_SKIPS_SHOWN = 15
+
+
+def run_collection(source: str, items: Iterable[Record | Skipped], out: Path, options: dict) -> None:
+    """Stream a source into an atomic collection, with a live count, then a summary of skips."""
+    with CollectionWriter(out, source, options) as writer, Progress(
+        SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as progress:
+        task = progress.add_task(f"collect {source}", status="", total=None)
+        for item in items:
+            writer.add(item)
+            progress.update(task, status=f"{writer.records} records, {len(writer.skipped)} skipped")
+        manifest = writer.manifest()
+    console.print(
+        f"[green]{source}[/]: {manifest['records']} records ({manifest['bytes'] / 1e6:.1f} MB) "
+        f"{manifest['by_language']} → {out / source}"
+    )
+    _print_skips(manifest["skipped"])
+
+
+def _print_skips(skipped: list[dict]) -> None:
+    if not skipped:
+        return
+    table = Table("skipped", "why", title=f"{len(skipped)} inputs skipped", title_justify="left")
+    for entry in skipped[:MAX_SKIPS_SHOWN]:
+        table.add_row(entry["where"], entry["reason"])
+    if len(skipped) > MAX_SKIPS_SHOWN:
+        table.add_row(f"… {len(skipped) - MAX_SKIPS_SHOWN} more", "see manifest.json")
+    console.print(table)
+
+
+def _guarded(items: Callable[[], Iterator[Record | Skipped]]) -> Iterator[Record | Skipped]:
+    """A setup error (missing token, unreachable service) becomes one clear message and exit code 2."""
+    try:
+        yield from items()
+    except SourceSetupError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@collect_app.command("local")
+def collect_local(
+    paths: Annotated[list[Path], typer.Argument(help="Folders or Mix projects.", exists=True)],
+    out: OutOption = DEFAULT_RAW,
+    deps: Annotated[bool, typer.Option(help="Also collect each project's deps/ (every dep is its own package).")] = True,
+) -> None:
+    """Elixir/Erlang files and Markdown guides of local folders and Mix projects (respects .gitignore)."""
+    from finetune.sources import local
+
+    run_collection("local", local.collect(paths, include_deps=deps), out, {"paths": [str(p) for p in paths], "deps": deps})
+
+
+@collect_app.command("hex")
+def collect_hex(
+    out: OutOption = DEFAULT_RAW,
+    top: Annotated[int, typer.Option(help="The N most downloaded packages.")] = 100,
+    package: Annotated[list[str] | None, typer.Option(help="Only these packages (repeatable).")] = None,
+    min_downloads: Annotated[int, typer.Option(help="Stop listing below this many downloads.")] = 0,
+    cache: Annotated[Path, typer.Option(help="Resumable download cache.")] = DEFAULT_CACHE / "hex",
+    api_url: Annotated[str, typer.Option(help="Hex API base URL.")] = "",
+    repo_url: Annotated[str, typer.Option(help="Hex repository base URL (tarballs).")] = "",
+) -> None:
+    """Latest releases of Hex.pm packages: checksummed tarballs, licences from their metadata."""
+    from finetune.sources import hex as hex_source
+
+    fields = {"top": top, "packages": tuple(package or ()), "min_downloads": min_downloads, "cache_dir": cache}
+    if api_url:
+        fields["api_url"] = api_url
+    if repo_url:
+        fields["repo_url"] = repo_url
+    options = hex_source.HexOptions(**fields)
+    run_collection("hex", _guarded(lambda: hex_source.collect(options)), out, _plain(fields))
+
+
+@collect_app.command("github")
+def collect_github(
+    out: OutOption = DEFAULT_RAW,
+    min_stars: Annotated[int, typer.Option(help="Minimum stars.")] = 50,
+    pushed_after: Annotated[str, typer.Option(help="Pushed after this date (YYYY-MM-DD).")] = "2022-01-01",
+    max_repos: Annotated[int, typer.Option(help="At most this many repositories.")] = 100,
+    token_env: Annotated[str, typer.Option(help="Environment variable holding the GitHub token.")] = "GITHUB_TOKEN",
+    cache: Annotated[Path, typer.Option(help="Resumable download cache.")] = DEFAULT_CACHE / "github",
+    api_url: Annotated[str, typer.Option(help="GitHub API base URL (GitHub Enterprise, tests).")] = "",
+) -> None:
+    """Elixir repositories found by GraphQL search (permissive licences), as tarballs of their default branch."""
+    from finetune.sources import github
+
+    fields = {"min_stars": min_stars, "pushed_after": pushed_after, "max_repos": max_repos, "token_env": token_env,
+              "cache_dir": cache}
+    if api_url:
+        fields["api_url"] = api_url
+    options = github.GitHubOptions(**fields)
+    run_collection("github", _guarded(lambda: github.collect(options)), out, _plain(fields))
+
+
+@collect_app.command("books")
+def collect_books(
+    paths: Annotated[list[Path], typer.Argument(help="PDF, EPUB, Markdown or HTML files, or folders of chapters.", exists=True)],
+    out: OutOption = DEFAULT_RAW,
+    licence: Annotated[str, typer.Option(help="The books' licence (SPDX id); books do not declare one.")] = "",
+    title: Annotated[str | None, typer.Option(help="Override the book title (one book only).")] = None,
+) -> None:
+    """Books, chapter by chapter and section by section, with prose and code (IEx sessions too) apart."""
+    from finetune.sources import books
+
+    run_collection("books", books.collect(paths, licence=licence, title=title), out,
+                   {"paths": [str(p) for p in paths], "licence": licence})
+
+
+@collect_app.command("beam-docs")
+def collect_beam_docs(
+    out: OutOption = DEFAULT_RAW,
+    elixir: Annotated[str, typer.Option(help="The elixir executable whose standard library is read.")] = "elixir",
+) -> None:
+    """Elixir's standard-library documentation from the installed BEAM files (Code.fetch_docs)."""
+    from finetune.sources import beam_docs
+
+    run_collection("beam_docs", beam_docs.collect(elixir=elixir), out, {"elixir": elixir})
+
+
+@collect_app.command("otp")
+def collect_otp(
+    out: OutOption = DEFAULT_RAW,
+    root: Annotated[Path, typer.Option(help="The OTP lib folder (Debian erlang-src).")] = Path("/usr/lib/erlang/lib"),
+) -> None:
+    """Erlang/OTP sources of an OTP install."""
+    from finetune.sources import otp
+
+    run_collection("otp", otp.collect(root), out, {"root": str(root)})
+
+
+def _plain(fields: dict) -> dict:
+    return {key: str(value) if isinstance(value, Path) else value for key, value in fields.items()}
+
+
+@app.command("build")
+def build(
+    raw: Annotated[Path, typer.Option(help="Raw collections (from `finetune collect`).")] = DEFAULT_RAW,
+    out: Annotated[Path, typer.Option(help="Where the datasets and the card go.")] = DEFAULT_DATASETS,
+    licence: Annotated[list[str] | None, typer.Option(help="Allowed licence (repeatable); default: permissive.")] = None,
+    allow_unknown_licence: Annotated[bool, typer.Option(help="Keep records whose licence is unknown.")] = False,
+    eval_problems: Annotated[list[Path] | None, typer.Option(help="Problem files to decontaminate against (JSONL).")] = None,
+    tokenizer: Annotated[str, typer.Option(help="tokenizer.json or GGUF for the tokenizer report (default: the embedded model).")] = "",
+    workers: Annotated[int, typer.Option(help="Worker processes (default: all cores).")] = 0,
+    cache: Annotated[Path, typer.Option(help="Content-addressed cache that makes re-runs resume.")] = DEFAULT_CACHE / "build",
+) -> None:
+    """Clean, filter, dedupe, decontaminate and turn raw collections into the three stages' datasets."""
+    from finetune.dataset.build import BuildOptions, build_datasets
+
+    options = BuildOptions(
+        raw=raw, out=out, licences=tuple(licence or ()), allow_unknown_licence=allow_unknown_licence,
+        eval_problems=tuple(eval_problems or ()), tokenizer=tokenizer, workers=workers or (os.cpu_count() or 1),
+        cache=cache,
+    )
+    try:
+        card = build_datasets(options, console=console)
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(f"[green]datasets[/] → {out}: " + ", ".join(f"stage {s}: {n} samples" for s, n in card.samples.items()))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""`finetune build`: raw collections → the three stages' datasets and their card.
+
+    records ─┬─ clean → scrub secrets → licence → decontaminate   (parallel, cached per record)
+             ├─ exact + near dedupe                                (one pass, in a stable order)
+             ├─ stage 1 (causal text) + stage 2 (FIM, instructions) (parallel, cached per record)
+             └─ stage 3: the book curriculum                        (in book order)
+
+Per-record work runs in a process pool and is cached under a content address (the record, the options
+that affect it, and PIPELINE_VERSION), so an interrupted or repeated build only computes what is new.
+The datasets are written to a temporary folder and renamed into place when complete: a failed build never
+leaves a half-written dataset. Malformed inputs are skipped and reported in the card, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finetune.dataset.clean import Drop, clean
+from finetune.dataset.curriculum import curriculum
+from finetune.dataset.decontaminate import Decontaminator, load_problems
+from finetune.dataset.dedupe import Deduper
+from finetune.dataset.licences import PERMISSIVE, LicencePolicy, filter_licence
+from finetune.dataset.secrets import scrub_record
+from finetune.dataset.tasks import Stage2Options, stage2_samples
+from finetune.dataset.tasks.causal import causal_samples
+from finetune.dataset.tasks.tests_for import write_test_samples_for
+from finetune.records import Record, Skipped
+from finetune.store import collections, read_collection
+from lsp.prompt import PROMPT_FORMAT_VERSION
+
+# Bump when a step changes its output: cached per-record results of older versions are then ignored.
+PIPELINE_VERSION = "build/1"
+SAMPLES_PER_SHARD = 5000
+STAGES = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    raw: Path
+    out: Path
+    licences: tuple[str, ...] = ()  # empty: the permissive default (see finetune.dataset.licences)
+    allow_unknown_licence: bool = False
+    eval_problems: tuple[Path, ...] = ()
+    tokenizer: str = ""  # tokenizer.json or GGUF for the report; "" = the embedded model's vocabulary
+    workers: int = 1
+    cache: Path | None = None
+    tokenizer_report: bool = True
+
+    def fingerprint(self) -> str:
+        """What changes per-record results (not where they are written)."""
+        problems = sorted(hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in self.eval_problems)
+        data = [PIPELINE_VERSION, PROMPT_FORMAT_VERSION, sorted(self.licences), self.allow_unknown_licence, problems]
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Card:
+    """Everything the dataset card reports; `card.json` is this, `card.md` its rendering."""
+
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records_in: int = 0
+    drops: dict[str, dict[str, int]] = field(default_factory=dict)  # filter → reason → count
+    secrets: dict[str, int] = field(default_factory=dict)
+    dedupe: dict[str, int] = field(default_factory=dict)
+    contamination: dict[str, int] = field(default_factory=dict)  # problem → records dropped
+    licences: dict[str, int] = field(default_factory=dict)  # of the records kept
+    records_kept: int = 0
+    samples: dict[int, int] = field(default_factory=dict)
+    tasks: dict[str, int] = field(default_factory=dict)
+    chars: dict[int, int] = field(default_factory=dict)
+    tokens: dict[int, int] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    tokenizer: dict[str, Any] | None = None
+    tokenizer_markdown: str = ""
+    cache_hits: int = 0
+    seconds: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+# -- per-record steps (run in workers) ---------------------------------------------------------------------
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(options: BuildOptions) -> None:
+    problems = [p for p in load_problems(options.eval_problems) if not isinstance(p, Skipped)]
+    _worker["policy"] = LicencePolicy(
+        allowed=frozenset(options.licences) if options.licences else PERMISSIVE,
+        allow_unknown=options.allow_unknown_licence,
+    )
+    _worker["decontaminate"] = Decontaminator(problems) if problems else None
+    _worker["fingerprint"] = options.fingerprint()
+    _worker["cache"] = options.cache
+
+
+def _cache_path(phase: str, key: str) -> Path | None:
+    cache = _worker.get("cache")
+    return None if cache is None else Path(cache) / phase / key[:2] / f"{key}.json"
+
+
+def _cached(phase: str, record: Record, compute: Any) -> tuple[Any, bool]:
+    """`compute()` once per (record, options): the JSON result is kept under a content address."""
+    key = hashlib.sha256(
+        json.dumps([phase, _worker["fingerprint"], record.to_json()], sort_keys=True).encode()
+    ).hexdigest()
+    path = _cache_path(phase, key)
+    if path is not None and path.exists():
+        try:
+            return json.loads(path.read_text(encoding="utf-8")), True
+        except (OSError, ValueError):
+            pass  # a torn cache entry is recomputed
+    result = compute()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(result), encoding="utf-8")
+        tmp.replace(path)
+    return result, False
+
+
+def _filter(record: Record) -> dict[str, Any]:
+    """clean → scrub → licence → decontaminate: the kept record (JSON) or the drop, with secret counts."""
+    cleaned = clean(record)
+    if isinstance(cleaned, Drop):
+        return {"drop": asdict(cleaned)}
+    record, found = scrub_record(cleaned)
+    result: dict[str, Any] = {"secrets": dict(found)}
+    licensed = filter_licence(record, _worker["policy"])
+    if isinstance(licensed, Drop):
+        return {**result, "drop": asdict(licensed)}
+    decontaminate = _worker["decontaminate"]
+    if decontaminate is not None:
+        verdict = decontaminate(licensed)
+        if isinstance(verdict, Drop):
+            return {**result, "drop": asdict(verdict)}
+    return {**result, "record": licensed.to_json()}
+
+
+def _filter_task(record: Record) -> tuple[dict[str, Any], bool]:
+    return _cached("filter", record, lambda: _filter(record))
+
+
+def _samples(record: Record) -> list[dict[str, Any]]:
+    if record.kind == "book":
+        return []  # books become the stage-3 curriculum, in book order
+    samples = list(causal_samples(record))
+    if record.kind == "code" and record.language == "elixir":
+        samples.extend(stage2_samples(record, Stage2Options()))
+    return samples
+
+
+def _samples_task(record: Record) -> tuple[list[dict[str, Any]], bool]:
+    return _cached("samples", record, lambda: _samples(record))
+
+
+# -- the build --------------------------------------------------------------------------------------------
+def _read_all(raw: Path, card: Card) -> Iterator[Record]:
+    if not raw.is_dir():
+        raise FileNotFoundError(f"no raw collections in {raw} (run `finetune collect …` first)")
+    found = collections(raw)
+    if not found:
+        raise FileNotFoundError(f"no raw collections in {raw} (run `finetune collect …` first)")
+    for folder in found:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        card.sources[folder.name] = {k: manifest.get(k) for k in ("records", "bytes", "by_language", "options")}
+        card.skipped.extend({"source": folder.name, **s} for s in manifest.get("skipped", []))
+        try:
+            yield from read_collection(folder)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            card.skipped.append({"source": folder.name, "where": str(folder), "reason": f"unreadable shard: {exc}"})
+
+
+def _count_drop(card: Card, drop: dict[str, Any]) -> None:
+    card.drops.setdefault(drop["filter"], Counter())[drop["reason"]] += 1  # type: ignore[index]
+
+
+def _parallel(options: BuildOptions, function: Any, items: Iterable[Record]) -> Iterator[Any]:
+    if options.workers <= 1:
+        _init_worker(options)
+        yield from map(function, items)
+        return
+    with ProcessPoolExecutor(options.workers, initializer=_init_worker, initargs=(options,)) as pool:
+        yield from pool.map(function, items, chunksize=16)
+
+
+class _ShardWriter:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        self._file: Any = None
+
+    def write(self, sample: dict[str, Any]) -> None:
+        if self._file is None or self.count % SAMPLES_PER_SHARD == 0:
+            if self._file is not None:
+                self._file.close()
+            self._file = (self.folder / f"part-{self.count // SAMPLES_PER_SHARD:05d}.jsonl").open("w", encoding="utf-8")
+        self._file.write(json.dumps(sample, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def build_datasets(options: BuildOptions, console: Any = None) -> Card:
+    started = time.time()
+    card = Card(options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()})
+    card.options["eval_problems"] = [str(p) for p in options.eval_problems]
+    for problem in load_problems(options.eval_problems):
+        if isinstance(problem, Skipped):
+            card.skipped.append({"source": "eval_problems", "where": problem.where, "reason": problem.reason})
+    say = console.print if console is not None else (lambda *args, **kwargs: None)
+
+    # 1. Per-record filters, in parallel.
+    records = list(_read_all(options.raw, card))
+    card.records_in = len(records)
+    say(f"build: {len(records)} records from {len(card.sources)} collections, {options.workers} workers")
+    secret_counts: Counter[str] = Counter()
+    kept: list[Record] = []
+    for result, hit in _parallel(options, _filter_task, records):
+        card.cache_hits += hit
+        secret_counts.update(result.get("secrets", {}))
+        if "drop" in result:
+            _count_drop(card, result["drop"])
+        else:
+            kept.append(Record.from_json(result["record"]))
+    card.secrets = dict(secret_counts)
+
+    # 2. Dedupe over everything kept, in collection order (the first copy wins).
+    deduper = Deduper()
+    unique = []
+    for record in kept:
+        verdict = deduper(record)
+        if isinstance(verdict, Drop):
+            _count_drop(card, asdict(verdict))
+        else:
+            unique.append(verdict)
+    stats = deduper.stats
+    card.dedupe = {"exact_duplicates": stats.exact_duplicates, "near_duplicates": stats.near_duplicates}
+    card.records_kept = len(unique)
+    card.licences = dict(Counter(r.provenance.licence or "unknown" for r in unique))
+    card.drops = {name: dict(reasons) for name, reasons in card.drops.items()}
+
+    # 3. Samples, then the curriculum; all written to a temporary folder first.
+    partial = options.out.with_name(f".{options.out.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    writers = {stage: _ShardWriter(partial / f"stage{stage}") for stage in STAGES}
+    tasks: Counter[str] = Counter()
+    chars: Counter[int] = Counter()
+    try:
+        for samples, hit in _parallel(options, _samples_task, [r for r in unique if r.kind != "book"]):
+            card.cache_hits += hit
+            for sample in samples:
+                _write(writers, sample, tasks, chars)
+        # "Write the test for" pairs a lib file with its test file, so it sees the whole corpus at once.
+        for sample in write_test_samples_for(r for r in unique if r.kind == "code"):
+            _write(writers, sample, tasks, chars)
+        for sample in curriculum(r for r in unique if r.kind == "book"):
+            _write(writers, sample, tasks, chars)
+        for writer in writers.values():
+            writer.close()
+        card.samples = {stage: writers[stage].count for stage in STAGES}
+        card.tasks = dict(tasks)
+        card.chars = dict(chars)
+        _tokenizer_section(options, card, partial, say)
+        card.seconds = round(time.time() - started, 2)
+        (partial / "card.json").write_text(json.dumps(asdict(card), indent=2, default=str), encoding="utf-8")
+        (partial / "README.md").write_text(render_card(card), encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    _swap_into_place(partial, options.out)
+    return card
+
+
+def _write(writers: dict[int, _ShardWriter], sample: dict[str, Any], tasks: Counter[str], chars: Counter[int]) -> None:
+    stage = int(sample["stage"])
+    writers[stage].write(sample)
+    tasks[f"stage{stage}/{sample['task']}"] += 1
+    chars[stage] += len(sample.get("text") or "") or len(sample.get("prompt", "")) + len(sample.get("completion", ""))
+
+
+def _tokenizer_section(options: BuildOptions, card: Card, folder: Path, say: Any) -> None:
+    """Token counts per stage (from the tokenizer's tokens-per-character on these samples) and the report."""
+    if not options.tokenizer_report:
+        return
+    from finetune.dataset.tokenizer_report import report_for
+
+    try:
+        report = report_for(options.tokenizer or None, sample_dirs=[folder / f"stage{s}" for s in STAGES])
+    except Exception as exc:  # a report is informative; a broken tokenizer file must not lose the datasets
+        card.skipped.append({"source": "tokenizer", "where": options.tokenizer or "embedded", "reason": str(exc)})
+        say(f"[yellow]tokenizer report skipped:[/] {exc}")
+        return
+    card.tokenizer = report.as_dict()
+    card.tokenizer_markdown = report.markdown()
+    card.tokens = {stage: round(chars * report.tokens_per_char_for_stage(stage)) for stage, chars in card.chars.items()}
+
+
+def _swap_into_place(partial: Path, out: Path) -> None:
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        out.rename(old)
+    partial.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def render_card(card: Card) -> str:
+    lines = ["# DevstralElixir training data", "", f"Prompt format: `{PROMPT_FORMAT_VERSION}` · pipeline `{PIPELINE_VERSION}` · built in {card.seconds:.0f} s.", ""]
+    lines += ["## Sources", "", "| source | records | MB | languages |", "| --- | --- | --- | --- |"]
+    for name, info in card.sources.items():
+        lines.append(f"| {name} | {info.get('records')} | {(info.get('bytes') or 0) / 1e6:.1f} | {info.get('by_language')} |")
+    lines += ["", "## Filters", "", f"{card.records_in} records in, {card.records_kept} kept.", "", "| filter | reason | dropped |", "| --- | --- | --- |"]
+    for name, reasons in card.drops.items():
+        for reason, count in sorted(reasons.items()):
+            lines.append(f"| {name} | {reason} | {count} |")
+    lines += ["", f"Secrets scrubbed (replaced, not dropped): {card.secrets or 'none'}.",
+              f"Duplicates: {card.dedupe.get('exact_duplicates', 0)} exact, {card.dedupe.get('near_duplicates', 0)} near (MinHash LSH).", ""]
+    lines += ["## Licences of the records kept", "", "| licence | records |", "| --- | --- |"]
+    lines += [f"| {name} | {count} |" for name, count in sorted(card.licences.items(), key=lambda kv: -kv[1])]
+    lines += ["", "## Samples", "", "| stage | samples | characters | tokens (est.) |", "| --- | --- | --- | --- |"]
+    for stage in STAGES:
+        lines.append(f"| {stage} | {card.samples.get(stage, 0)} | {card.chars.get(stage, 0)} | {card.tokens.get(stage, '–')} |")
+    lines += ["", "| task | samples |", "| --- | --- |"] + [f"| {t} | {n} |" for t, n in sorted(card.tasks.items())]
+    if card.tokenizer_markdown:
+        lines += ["", card.tokenizer_markdown.strip()]
+    if card.skipped:
+        lines += ["", f"## Skipped inputs ({len(card.skipped)})", ""]
+        lines += [f"- {s.get('source')}: {s['where']}: {s['reason']}" for s in card.skipped[:200]]
+    return "\n".join(lines) + "\n"
