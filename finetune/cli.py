@@ -155,11 +155,13 @@ def collect_beam_docs(
 def collect_otp(
     out: OutOption = DEFAULT_RAW,
     root: Annotated[Path, typer.Option(help="The OTP lib folder (Debian erlang-src).")] = Path("/usr/lib/erlang/lib"),
+    app_name: Annotated[list[str] | None, typer.Option("--app", help="Only these OTP applications (repeatable).")] = None,
 ) -> None:
     """Erlang/OTP sources of an OTP install."""
     from finetune.sources import otp
 
-    run_collection("otp", otp.collect(root), out, {"root": str(root)})
+    apps = tuple(app_name) if app_name else None
+    run_collection("otp", otp.collect(root, apps=apps), out, {"root": str(root), "apps": list(apps or ())})
 
 
 def _plain(fields: dict) -> dict:

@@ -116,11 +116,22 @@ def character_classes(text: str) -> int:
     )
 
 
+# Letters only, in CamelCase or separated words: `EmergencyOffToken`, `session_token_name`.
+_WORDS = re.compile(r"(?:[A-Z]?[a-z]{2,}|[A-Z]{2,}(?![a-z]))(?:[_.\-]?(?:[A-Z]?[a-z]{2,}|[A-Z]{2,}(?![a-z])))+")
+
+
+def looks_like_words(value: str) -> bool:
+    """A name made of words (no digits) is an identifier, not a generated key."""
+    return _WORDS.fullmatch(value) is not None
+
+
 def looks_random(value: str, rule: RandomnessRule = RandomnessRule()) -> bool:
     """True for values that look like generated keys: long, no spaces, high entropy, mixed classes."""
     if len(value) < rule.min_length or any(char.isspace() for char in value):
         return False
     if value == PLACEHOLDER or value.startswith(("${", "#{", "<%")):  # already scrubbed or interpolated
+        return False
+    if looks_like_words(value):
         return False
     return (
         shannon_entropy(value) >= rule.min_entropy and character_classes(value) >= rule.min_character_classes

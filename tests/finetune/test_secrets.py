@@ -221,3 +221,11 @@ def test_text_whose_lower_case_changes_length_is_still_scrubbed() -> None:
     result = scrub(text)
     assert result.text == f'# İstanbul office\nconfig :app, Secret_Key_Base: "{PLACEHOLDER}"\n'
     assert result.counts == {"secret-key-base": 1}
+
+
+def test_word_like_values_under_secret_names_are_kept():
+    # OTP's megaco defines `?PrettyEmergencyOffToken` as "EmergencyOffToken": a protocol keyword.
+    source = '-define(PrettyEmergencyOffToken          , "EmergencyOffToken"     ).\nconfig :app, api_key: "Zq8vR2mX7pL4wK9tY3nB6cF1"\n'
+    result = scrub(source)
+    assert '"EmergencyOffToken"' in result.text
+    assert "Zq8vR2mX7pL4wK9tY3nB6cF1" not in result.text
