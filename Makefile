@@ -44,6 +44,7 @@ test-python:
 bench: setup
 	$(PY) bench/keystroke_replay.py
 	$(PY) bench/code_actions.py
+	$(PY) bench/dataset_build.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

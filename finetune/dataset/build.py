@@ -1,9 +1,10 @@
 """`finetune build`: raw collections → the three stages' datasets and their card.
 
-    records ─┬─ clean → scrub secrets → licence → decontaminate   (parallel, cached per record)
-             ├─ exact + near dedupe                                (one pass, in a stable order)
-             ├─ stage 1 (causal text) + stage 2 (FIM, instructions) (parallel, cached per record)
-             └─ stage 3: the book curriculum                        (in book order)
+    records ─┬─ clean → scrub secrets → licence → decontaminate
+             │  → stage 1 (causal text) + stage 2 (FIM, instructions)  (parallel, cached per record)
+             ├─ exact + near dedupe; a dropped record's samples go too   (one pass, in a stable order)
+             ├─ "write the test for" (pairs lib and test files)          (corpus-wide)
+             └─ stage 3: the book curriculum                              (in book order)
 
 Per-record work runs in a process pool and is cached under a content address (the record, the options
 that affect it, and PIPELINE_VERSION), so an interrupted or repeated build only computes what is new.
@@ -25,10 +26,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from finetune.dataset.clean import Drop, clean
 from finetune.dataset.curriculum import curriculum
 from finetune.dataset.decontaminate import Decontaminator, load_problems
-from finetune.dataset.dedupe import Deduper
+from finetune.dataset.dedupe import Deduper, NearDeduper, content_digest
 from finetune.dataset.licences import PERMISSIVE, LicencePolicy, filter_licence
 from finetune.dataset.secrets import scrub_record
 from finetune.dataset.tasks import Stage2Options, stage2_samples
@@ -39,7 +42,7 @@ from finetune.store import collections, read_collection
 from lsp.prompt import PROMPT_FORMAT_VERSION
 
 # Bump when a step changes its output: cached per-record results of older versions are then ignored.
-PIPELINE_VERSION = "build/1"
+PIPELINE_VERSION = "build/5"
 SAMPLES_PER_SHARD = 5000
 STAGES = (1, 2, 3)
 
@@ -99,6 +102,7 @@ def _init_worker(options: BuildOptions) -> None:
     )
     _worker["decontaminate"] = Decontaminator(problems) if problems else None
     _worker["fingerprint"] = options.fingerprint()
+    _worker["signer"] = NearDeduper()
     _worker["cache"] = options.cache
 
 
@@ -142,11 +146,14 @@ def _filter(record: Record) -> dict[str, Any]:
         verdict = decontaminate(licensed)
         if isinstance(verdict, Drop):
             return {**result, "drop": asdict(verdict)}
-    return {**result, "record": licensed.to_json()}
-
-
-def _filter_task(record: Record) -> tuple[dict[str, Any], bool]:
-    return _cached("filter", record, lambda: _filter(record))
+    # The MinHash signature is the costly part of near dedupe; computed here, the serial pass only probes.
+    signature = _worker["signer"].signature(licensed.text)
+    return {
+        **result,
+        "record": licensed.to_json(),
+        "signature": None if signature is None else signature.tolist(),
+        "digest": content_digest(licensed.text).hex(),
+    }
 
 
 def _samples(record: Record) -> list[dict[str, Any]]:
@@ -158,8 +165,38 @@ def _samples(record: Record) -> list[dict[str, Any]]:
     return samples
 
 
-def _samples_task(record: Record) -> tuple[list[dict[str, Any]], bool]:
-    return _cached("samples", record, lambda: _samples(record))
+# A sample as it travels back from a worker: (stage, task, characters, its JSON line). Serialising in the
+# worker keeps the main process, which only writes lines, from becoming the bottleneck.
+SampleLine = tuple[int, str, int, str]
+
+
+def sample_line(sample: dict[str, Any]) -> SampleLine:
+    size = len(sample.get("text") or "") or len(sample.get("prompt", "")) + len(sample.get("completion", ""))
+    return int(sample["stage"]), str(sample["task"]), size, json.dumps(sample, ensure_ascii=False)
+
+
+def _needs_text_later(record: Record) -> bool:
+    # "Write the test for" pairs whole Elixir files; the curriculum orders whole book sections.
+    return record.kind == "book" or (record.kind == "code" and record.language == "elixir")
+
+
+def _process(record: Record) -> dict[str, Any]:
+    """Filters, then (for a kept record) its samples: one trip to a worker per record.
+
+    Samples are made before the corpus-wide dedupe; the few of records it drops are discarded. The
+    record comes back without its text unless a corpus-wide step still needs it.
+    """
+    result = _filter(record)
+    if "record" in result:
+        kept = Record.from_json(result["record"])
+        result["samples"] = [sample_line(s) for s in _samples(kept)]
+        if not _needs_text_later(kept):
+            result["record"]["text"] = ""
+    return result
+
+
+def _process_task(record: Record) -> tuple[dict[str, Any], bool]:
+    return _cached("record", record, lambda: _process(record))
 
 
 # -- the build --------------------------------------------------------------------------------------------
@@ -183,13 +220,12 @@ def _count_drop(card: Card, drop: dict[str, Any]) -> None:
     card.drops.setdefault(drop["filter"], Counter())[drop["reason"]] += 1  # type: ignore[index]
 
 
-def _parallel(options: BuildOptions, function: Any, items: Iterable[Record]) -> Iterator[Any]:
-    if options.workers <= 1:
-        _init_worker(options)
+def _parallel(pool: ProcessPoolExecutor | None, function: Any, items: Iterable[Record]) -> Iterator[Any]:
+    if pool is None:
         yield from map(function, items)
-        return
-    with ProcessPoolExecutor(options.workers, initializer=_init_worker, initargs=(options,)) as pool:
-        yield from pool.map(function, items, chunksize=16)
+    else:
+        # Small chunks: file sizes vary a lot, and a big last chunk would leave a worker idle.
+        yield from pool.map(function, items, chunksize=2)
 
 
 class _ShardWriter:
@@ -199,12 +235,12 @@ class _ShardWriter:
         self.count = 0
         self._file: Any = None
 
-    def write(self, sample: dict[str, Any]) -> None:
+    def write(self, line: str) -> None:
         if self._file is None or self.count % SAMPLES_PER_SHARD == 0:
             if self._file is not None:
                 self._file.close()
             self._file = (self.folder / f"part-{self.count // SAMPLES_PER_SHARD:05d}.jsonl").open("w", encoding="utf-8")
-        self._file.write(json.dumps(sample, ensure_ascii=False) + "\n")
+        self._file.write(line + "\n")
         self.count += 1
 
     def close(self) -> None:
@@ -220,53 +256,72 @@ def build_datasets(options: BuildOptions, console: Any = None) -> Card:
         if isinstance(problem, Skipped):
             card.skipped.append({"source": "eval_problems", "where": problem.where, "reason": problem.reason})
     say = console.print if console is not None else (lambda *args, **kwargs: None)
+    # One pool for both parallel phases (workers start once); one worker means no pool at all.
+    if options.workers > 1:
+        pool: ProcessPoolExecutor | None = ProcessPoolExecutor(options.workers, initializer=_init_worker, initargs=(options,))
+    else:
+        pool = None
+        _init_worker(options)
+    try:
+        return _build(options, card, pool, say, started)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
-    # 1. Per-record filters, in parallel.
+
+def _build(options: BuildOptions, card: Card, pool: ProcessPoolExecutor | None, say: Any, started: float) -> Card:
+
+    # 1. Per record, in parallel: filters and samples.
     records = list(_read_all(options.raw, card))
     card.records_in = len(records)
     say(f"build: {len(records)} records from {len(card.sources)} collections, {options.workers} workers")
     secret_counts: Counter[str] = Counter()
-    kept: list[Record] = []
-    for result, hit in _parallel(options, _filter_task, records):
+    kept: list[tuple[Record, np.ndarray | None, bytes, list[SampleLine]]] = []
+    for result, hit in _parallel(pool, _process_task, records):
         card.cache_hits += hit
         secret_counts.update(result.get("secrets", {}))
         if "drop" in result:
             _count_drop(card, result["drop"])
         else:
-            kept.append(Record.from_json(result["record"]))
+            signature = result.get("signature")
+            kept.append((
+                Record.from_json(result["record"]),
+                None if signature is None else np.array(signature, dtype=np.uint32),
+                bytes.fromhex(result["digest"]),
+                result["samples"],
+            ))
     card.secrets = dict(secret_counts)
 
     # 2. Dedupe over everything kept, in collection order (the first copy wins).
     deduper = Deduper()
-    unique = []
-    for record in kept:
-        verdict = deduper(record)
+    unique: list[tuple[Record, list[SampleLine]]] = []
+    for record, signature, digest, lines in kept:
+        verdict = deduper(record, signature, digest)
         if isinstance(verdict, Drop):
             _count_drop(card, asdict(verdict))
         else:
-            unique.append(verdict)
+            unique.append((record, lines))
     stats = deduper.stats
     card.dedupe = {"exact_duplicates": stats.exact_duplicates, "near_duplicates": stats.near_duplicates}
     card.records_kept = len(unique)
-    card.licences = dict(Counter(r.provenance.licence or "unknown" for r in unique))
+    card.licences = dict(Counter(r.provenance.licence or "unknown" for r, _ in unique))
     card.drops = {name: dict(reasons) for name, reasons in card.drops.items()}
 
-    # 3. Samples, then the curriculum; all written to a temporary folder first.
+    # 3. Samples, then the corpus-wide tasks; all written to a temporary folder first.
     partial = options.out.with_name(f".{options.out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     writers = {stage: _ShardWriter(partial / f"stage{stage}") for stage in STAGES}
     tasks: Counter[str] = Counter()
     chars: Counter[int] = Counter()
     try:
-        for samples, hit in _parallel(options, _samples_task, [r for r in unique if r.kind != "book"]):
-            card.cache_hits += hit
-            for sample in samples:
-                _write(writers, sample, tasks, chars)
+        for _record, lines in unique:
+            for line in lines:
+                _write(writers, line, tasks, chars)
         # "Write the test for" pairs a lib file with its test file, so it sees the whole corpus at once.
-        for sample in write_test_samples_for(r for r in unique if r.kind == "code"):
-            _write(writers, sample, tasks, chars)
-        for sample in curriculum(r for r in unique if r.kind == "book"):
-            _write(writers, sample, tasks, chars)
+        for sample in write_test_samples_for(r for r, _ in unique if r.kind == "code"):
+            _write(writers, sample_line(sample), tasks, chars)
+        for sample in curriculum(r for r, _ in unique if r.kind == "book"):
+            _write(writers, sample_line(sample), tasks, chars)
         for writer in writers.values():
             writer.close()
         card.samples = {stage: writers[stage].count for stage in STAGES}
@@ -283,11 +338,11 @@ def build_datasets(options: BuildOptions, console: Any = None) -> Card:
     return card
 
 
-def _write(writers: dict[int, _ShardWriter], sample: dict[str, Any], tasks: Counter[str], chars: Counter[int]) -> None:
-    stage = int(sample["stage"])
-    writers[stage].write(sample)
-    tasks[f"stage{stage}/{sample['task']}"] += 1
-    chars[stage] += len(sample.get("text") or "") or len(sample.get("prompt", "")) + len(sample.get("completion", ""))
+def _write(writers: dict[int, _ShardWriter], line: SampleLine, tasks: Counter[str], chars: Counter[int]) -> None:
+    stage, task, size, text = line
+    writers[stage].write(text)
+    tasks[f"stage{stage}/{task}"] += 1
+    chars[stage] += size
 
 
 def _tokenizer_section(options: BuildOptions, card: Card, folder: Path, say: Any) -> None:

@@ -112,9 +112,10 @@ class ExactDeduper:
         self._first: dict[bytes, str] = {}
         self.stats = DedupeStats()
 
-    def __call__(self, record: Record) -> Record | Drop:
+    def __call__(self, record: Record, digest: bytes | None = None) -> Record | Drop:
+        """Keep or drop `record`; pass `digest` (`content_digest(text)`) when computed in a worker."""
         self.stats.seen += 1
-        digest = content_digest(record.text)
+        digest = digest if digest is not None else content_digest(record.text)
         original = self._first.get(digest)
         if original is not None:
             self.stats.exact_duplicates += 1
@@ -206,9 +207,11 @@ class Deduper:
             near_duplicates=self.near.stats.near_duplicates if self.near else 0,
         )
 
-    def __call__(self, record: Record, signature: np.ndarray | None = None) -> Record | Drop:
-        """Keep or drop `record`; `signature` as for `NearDeduper`, when computed in a worker."""
-        result = self.exact(record)
+    def __call__(
+        self, record: Record, signature: np.ndarray | None = None, digest: bytes | None = None
+    ) -> Record | Drop:
+        """Keep or drop `record`; `signature` and `digest` as for the two dedupers, when computed in a worker."""
+        result = self.exact(record, digest)
         if isinstance(result, Drop) or self.near is None:
             return result
         return self.near(result, signature)
