@@ -4,7 +4,7 @@
              │  → stage 1 (causal text) + stage 2 (FIM, instructions)  (parallel, cached per record)
              ├─ exact + near dedupe; a dropped record's samples go too   (one pass, in a stable order)
              ├─ "write the test for" (pairs lib and test files)          (corpus-wide)
-             └─ stage 3: the book curriculum                              (in book order)
+             └─ stage 3: the book curriculum, stdlib docs as one more book (in book order)
 
 Per-record work runs in a process pool and is cached under a content address (the record, the options
 that affect it, and PIPELINE_VERSION), so an interrupted or repeated build only computes what is new.
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from finetune.dataset.clean import Drop, clean
-from finetune.dataset.curriculum import curriculum
+from finetune.dataset.curriculum import curriculum, docs_as_book
 from finetune.dataset.decontaminate import Decontaminator, load_problems
 from finetune.dataset.dedupe import Deduper, NearDeduper, content_digest
 from finetune.dataset.licences import PERMISSIVE, LicencePolicy, filter_licence
@@ -42,7 +42,7 @@ from finetune.store import collections, read_collection
 from lsp.prompt import PROMPT_FORMAT_VERSION
 
 # Bump when a step changes its output: cached per-record results of older versions are then ignored.
-PIPELINE_VERSION = "build/5"
+PIPELINE_VERSION = "build/6"
 SAMPLES_PER_SHARD = 5000
 STAGES = (1, 2, 3)
 
@@ -176,8 +176,13 @@ def sample_line(sample: dict[str, Any]) -> SampleLine:
 
 
 def _needs_text_later(record: Record) -> bool:
-    # "Write the test for" pairs whole Elixir files; the curriculum orders whole book sections.
-    return record.kind == "book" or (record.kind == "code" and record.language == "elixir")
+    # "Write the test for" pairs whole Elixir files; the curriculum orders whole book sections (and the
+    # standard-library doc pages, which it reads as one more book).
+    return (
+        record.kind == "book"
+        or (record.kind == "code" and record.language == "elixir")
+        or (record.kind == "doc" and record.provenance.source == "beam_docs")
+    )
 
 
 def _process(record: Record) -> dict[str, Any]:
@@ -262,14 +267,30 @@ def build_datasets(options: BuildOptions, console: Any = None) -> Card:
     else:
         pool = None
         _init_worker(options)
+    progress = _progress_bar(console)
     try:
-        return _build(options, card, pool, say, started)
+        with progress:
+            return _build(options, card, pool, say, started, progress)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
 
 
-def _build(options: BuildOptions, card: Card, pool: ProcessPoolExecutor | None, say: Any, started: float) -> Card:
+def _progress_bar(console: Any) -> Any:
+    """A rich progress bar on the console (none without one, e.g. in benchmarks)."""
+    from contextlib import nullcontext
+
+    if console is None:
+        return nullcontext()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=True)
+
+
+def _build(
+    options: BuildOptions, card: Card, pool: ProcessPoolExecutor | None, say: Any, started: float, progress: Any
+) -> Card:
 
     # 1. Per record, in parallel: filters and samples.
     records = list(_read_all(options.raw, card))
@@ -277,7 +298,10 @@ def _build(options: BuildOptions, card: Card, pool: ProcessPoolExecutor | None, 
     say(f"build: {len(records)} records from {len(card.sources)} collections, {options.workers} workers")
     secret_counts: Counter[str] = Counter()
     kept: list[tuple[Record, np.ndarray | None, bytes, list[SampleLine]]] = []
+    task = progress.add_task("filter + samples", total=len(records)) if hasattr(progress, "add_task") else None
     for result, hit in _parallel(pool, _process_task, records):
+        if task is not None:
+            progress.advance(task)
         card.cache_hits += hit
         secret_counts.update(result.get("secrets", {}))
         if "drop" in result:
@@ -320,7 +344,8 @@ def _build(options: BuildOptions, card: Card, pool: ProcessPoolExecutor | None, 
         # "Write the test for" pairs a lib file with its test file, so it sees the whole corpus at once.
         for sample in write_test_samples_for(r for r, _ in unique if r.kind == "code"):
             _write(writers, sample_line(sample), tasks, chars)
-        for sample in curriculum(r for r, _ in unique if r.kind == "book"):
+        books = [r for r, _ in unique if r.kind == "book"] + list(docs_as_book(r for r, _ in unique))
+        for sample in curriculum(books):
             _write(writers, sample_line(sample), tasks, chars)
         for writer in writers.values():
             writer.close()

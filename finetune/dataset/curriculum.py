@@ -295,3 +295,33 @@ def curriculum(records: Iterable[Record], by: str = "book") -> Iterator[dict[str
         for pair in section_pairs(record, parser):
             prompt, completion = render_pair(record, pair)
             yield make_sample(3, pair.task, record.provenance, prompt=prompt, completion=completion, meta=meta)
+
+
+# Elixir's own applications, in the order a learner meets them.
+STDLIB_CHAPTERS = ("elixir", "eex", "ex_unit", "logger", "iex", "mix")
+STDLIB_BOOK = "Elixir standard library documentation"
+
+
+def docs_as_book(records: Iterable[Record]) -> Iterator[Record]:
+    """Standard-library doc pages (`collect beam-docs`) as one more book for the curriculum: a chapter
+    per application, a section per module. Their doctests become "what does this evaluate to" pairs,
+    so stage 3 has material even without any book collected."""
+    pages = sorted(
+        (r for r in records if r.kind == "doc" and r.provenance.source == "beam_docs" and r.blocks),
+        key=lambda r: (_chapter_rank(r.provenance.package), str(r.meta.get("module", ""))),
+    )
+    for order, page in enumerate(pages):
+        app = page.provenance.package
+        meta = {
+            "book": STDLIB_BOOK,
+            "chapter": _chapter_rank(app) + 1,
+            "chapter_title": app,
+            "section": order + 1,
+            "section_title": str(page.meta.get("module", "")),
+            "order": order,
+        }
+        yield Record("book", page.language, page.text, page.provenance, meta, page.blocks)
+
+
+def _chapter_rank(app: str) -> int:
+    return STDLIB_CHAPTERS.index(app) if app in STDLIB_CHAPTERS else len(STDLIB_CHAPTERS)

@@ -151,3 +151,22 @@ def test_curriculum_rows_in_book_order_with_pairs_after_their_section() -> None:
     assert scores == sorted(scores)
     with pytest.raises(ValueError):
         list(curriculum([BASICS], by="random"))
+
+
+def test_stdlib_doc_pages_become_a_book_with_evaluation_pairs():
+    from finetune.dataset.curriculum import STDLIB_BOOK, curriculum, docs_as_book
+    from finetune.records import Block, Provenance, Record
+
+    def page(app: str, module: str) -> Record:
+        blocks = (
+            Block("prose", f"Functions of {module}."),
+            Block("code", "iex> 1 + 2\n3", "iex"),
+        )
+        return Record("doc", "markdown", f"# {module}\n\nFunctions of {module}.\n", Provenance("beam_docs", app, "1.14.0", "lib/x.ex", "Apache-2.0"), {"module": module}, blocks)
+
+    pages = [page("ex_unit", "ExUnit"), page("elixir", "Enum"), page("elixir", "Access")]
+    book = list(docs_as_book(pages))
+    assert [r.meta["section_title"] for r in book] == ["Access", "Enum", "ExUnit"]
+    assert {r.meta["book"] for r in book} == {STDLIB_BOOK} and all(r.kind == "book" for r in book)
+    rows = list(curriculum(book))
+    assert any(row["task"] == "iex_eval" for row in rows), {row["task"] for row in rows}
