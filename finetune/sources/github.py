@@ -27,13 +27,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from finetune.records import Provenance, Record, Skipped, language_of
+from finetune.records import Provenance, Record, Skipped
 from finetune.sources import SourceSetupError
 from finetune.sources import licence as licences
+from finetune.sources.archive import code_records
 from finetune.sources.http import HttpClient, HttpError
 
 GITHUB_API_URL = "https://api.github.com"
-CODE_LANGUAGES = frozenset({"elixir", "erlang", "eex"})
 PERMISSIVE_LICENCES = ("mit", "apache-2.0", "bsd-2-clause", "bsd-3-clause", "isc")
 # Folders whose files are someone else's code or build output, not the repository's own source.
 VENDORED_DIRS = frozenset(
@@ -50,7 +50,6 @@ VENDORED_DIRS = frozenset(
         "tmp",
     }
 )
-MAX_FILE_BYTES = 1024 * 1024
 MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 GRAPHQL_ATTEMPTS = 4  # for GraphQL-level failures (RATE_LIMITED, transient errors in a 200 reply)
 
@@ -288,33 +287,13 @@ def records_from_tarball(data: bytes, repository: Repository) -> Iterator[Record
         yield Skipped(where, f"bad tarball: {exc}")
         return
     licence = repository.licence or _licence_from_files(files)
-    for path in sorted(files):
-        language = language_of(path)
-        if language not in CODE_LANGUAGES or is_vendored(path):
-            continue
-        content = files[path]
-        if len(content) > MAX_FILE_BYTES:
-            yield Skipped(f"{where}:{path}", f"file larger than {MAX_FILE_BYTES} bytes")
-            continue
-        try:
-            text = content.decode("utf-8")
-        except UnicodeDecodeError:
-            yield Skipped(f"{where}:{path}", "not UTF-8")
-            continue
-        yield Record(
-            kind="code",
-            language=language,
-            text=text.replace("\r\n", "\n"),
-            provenance=Provenance(
-                source="github",
-                package=repository.name_with_owner,
-                version=repository.oid,
-                path=path,
-                licence=licence,
-                url=f"https://github.com/{repository.name_with_owner}/blob/{repository.oid}/{path}",
-            ),
-            meta={"stars": repository.stars, "branch": repository.branch, "pushed_at": repository.pushed_at},
-        )
+    name, oid = repository.name_with_owner, repository.oid
+
+    def provenance(path: str) -> Provenance:
+        return Provenance("github", name, oid, path, licence, f"https://github.com/{name}/blob/{oid}/{path}")
+
+    meta = {"stars": repository.stars, "branch": repository.branch, "pushed_at": repository.pushed_at}
+    yield from code_records(files, where, provenance, meta, skip=is_vendored)
 
 
 def collect_repository(

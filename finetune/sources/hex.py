@@ -27,19 +27,18 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from finetune.records import Provenance, Record, Skipped, language_of
+from finetune.records import Provenance, Record, Skipped
 from finetune.sources import licence as licences
+from finetune.sources.archive import code_records
 from finetune.sources.erlang_terms import metadata_dict
 from finetune.sources.http import HttpClient, HttpError
 
 HEX_API_URL = "https://hex.pm/api"
 HEX_REPO_URL = "https://repo.hex.pm"
-CODE_LANGUAGES = frozenset({"elixir", "erlang", "eex"})
 PACKAGES_PER_PAGE = 100  # hex.pm's page size for /packages
 SUPPORTED_TARBALL_VERSIONS = ("2", "3")
 # hex_core's limits: a package may not unpack to more than 64 MiB (guards against gzip bombs).
 MAX_UNPACKED_BYTES = 64 * 1024 * 1024
-MAX_FILE_BYTES = 1024 * 1024  # bigger source files are generated data, not code worth training on
 
 
 class TarballError(ValueError):
@@ -183,33 +182,11 @@ def records_from_tarball(tarball: HexTarball, release: HexRelease, url: str) -> 
     licence = tarball_licence(tarball) or release.licence
     app = tarball.metadata.get("app", release.name)
     where = f"{release.name}@{release.version}"
-    for path in sorted(tarball.files):
-        language = language_of(path)
-        if language not in CODE_LANGUAGES:
-            continue
-        content = tarball.files[path]
-        if len(content) > MAX_FILE_BYTES:
-            yield Skipped(f"{where}:{path}", f"file larger than {MAX_FILE_BYTES} bytes")
-            continue
-        try:
-            text = content.decode("utf-8")
-        except UnicodeDecodeError:
-            yield Skipped(f"{where}:{path}", "not UTF-8")
-            continue
-        yield Record(
-            kind="code",
-            language=language,
-            text=text.replace("\r\n", "\n"),
-            provenance=Provenance(
-                source="hex",
-                package=release.name,
-                version=release.version,
-                path=path,
-                licence=licence,
-                url=url,
-            ),
-            meta={"app": app, "downloads": release.downloads},
-        )
+
+    def provenance(path: str) -> Provenance:
+        return Provenance("hex", release.name, release.version, path, licence, url)
+
+    yield from code_records(tarball.files, where, provenance, {"app": app, "downloads": release.downloads})
 
 
 # -- the API --------------------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ import pathspec
 
 from finetune.records import Provenance, Record, Skipped, language_of
 from finetune.sources import erlang_terms, licence
+from finetune.sources.archive import CODE_LANGUAGES
 from finetune.sources.beam_docs import markdown_blocks, markdown_title
 
 SOURCE = "local"
 MAX_BYTES = 1_000_000  # larger "source" files are data dumps or generated tables, not code to learn from
-CODE_LANGUAGES = frozenset({"elixir", "erlang", "eex"})
+
 # Build outputs, VCS data and vendored front-end assets: never source worth training on.
 SKIPPED_DIRS = frozenset({".git", "_build", "node_modules", ".elixir_ls", ".hg", ".svn"})
 

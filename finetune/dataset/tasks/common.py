@@ -78,6 +78,16 @@ def parse(source: bytes) -> tree_sitter.Tree:
     return make_parser().parse(source)
 
 
+def parsed_elixir(record: Record) -> tuple[bytes, tree_sitter.Tree] | None:
+    """Source bytes and tree of an Elixir record that parses cleanly, else None: boundaries found in a
+    broken tree are not trustworthy, so no task is cut from one."""
+    if record.language != "elixir":
+        return None
+    source = record.text.encode("utf-8")
+    tree = parse(source)
+    return None if tree.root_node.has_error else (source, tree)
+
+
 def has_errors(tree: tree_sitter.Tree) -> bool:
     return tree.root_node.has_error
 

@@ -26,7 +26,7 @@ from finetune.dataset.tasks.common import (
     fim_meta,
     full_line_end,
     make_sample,
-    parse,
+    parsed_elixir,
     record_path,
     seeded_random,
 )
@@ -187,11 +187,9 @@ def fim_samples_for_cuts(
 def fim_samples(record: Record, options: FimOptions | None = None) -> Iterator[dict[str, Any]]:
     """FIM and prefix-only samples for one Elixir file (nothing for other languages or broken files)."""
     options = options or FimOptions()
-    if record.language != "elixir":
+    parsed = parsed_elixir(record)
+    if parsed is None:
         return
-    source = record.text.encode("utf-8")
-    tree = parse(source)
-    if tree.root_node.has_error:
-        return  # cut boundaries in a broken tree are not trustworthy
+    source, tree = parsed
     cuts = choose_cuts(record, candidate_cuts(source, tree), options)
     yield from fim_samples_for_cuts(record, source, cuts, options)

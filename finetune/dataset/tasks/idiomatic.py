@@ -18,7 +18,15 @@ from typing import Any
 
 import tree_sitter
 
-from finetune.dataset.tasks.common import decode, definitions, make_sample, parse, record_path, walk
+from finetune.dataset.tasks.common import (
+    decode,
+    definitions,
+    make_sample,
+    parse,
+    parsed_elixir,
+    record_path,
+    walk,
+)
 from finetune.records import Record
 from lsp.actions.model_rewrite import context_lines, find_target
 from lsp.config import IdiomSettings
@@ -270,12 +278,10 @@ def render_pair(pair: RewritePair) -> tuple[str, str]:
 def idiomatic_samples(
     record: Record, inverses: dict[str, Inverse] | None = None, max_inverse_per_file: int = 4
 ) -> Iterator[dict[str, Any]]:
-    if record.language != "elixir":
+    parsed = parsed_elixir(record)
+    if parsed is None:
         return
-    source = record.text.encode("utf-8")
-    tree = parse(source)
-    if tree.root_node.has_error:
-        return
+    source, tree = parsed
     path = record_path(record)
     pairs: list[RewritePair] = list(forward_pairs(path, source, tree))
     for count, pair in enumerate(inverse_pairs(path, source, tree, inverses)):

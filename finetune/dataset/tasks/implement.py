@@ -22,7 +22,7 @@ from finetune.dataset.tasks.common import (
     document,
     fim_meta,
     make_sample,
-    parse,
+    parsed_elixir,
     record_path,
 )
 from finetune.records import Record
@@ -61,12 +61,10 @@ def implement_prompt_input(
 
 def implement_samples(record: Record, options: ImplementOptions | None = None) -> Iterator[dict[str, Any]]:
     options = options or ImplementOptions()
-    if record.language != "elixir":
+    parsed = parsed_elixir(record)
+    if parsed is None:
         return
-    source = record.text.encode("utf-8")
-    tree = parse(source)
-    if tree.root_node.has_error:
-        return
+    source, tree = parsed
     path = record_path(record)
     for definition in definitions(tree, source):
         info = definition.info
