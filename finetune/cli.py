@@ -195,6 +195,30 @@ def build(
     console.print(f"[green]datasets[/] → {out}: " + ", ".join(f"stage {s}: {n} samples" for s, n in card.samples.items()))
 
 
+@app.command("train")
+def train(
+    config: Annotated[Path, typer.Option("--config", help="Run configuration (TOML); see finetune/configs/.")],
+    stage: Annotated[list[int] | None, typer.Option("--stage", help="Run only this stage (repeatable).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the newest complete checkpoint.")] = False,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: key.path=value (repeatable).")] = None,
+) -> None:
+    """Train the configured stages, one LoRA adapter carried through them, with EWC between stages."""
+    from finetune.train.config import ConfigError, load_config
+    from finetune.train.runner import run
+
+    try:
+        run_config = load_config(config, list(overrides or []))
+    except (ConfigError, OSError) as exc:
+        console.print(f"[red]invalid configuration[/]\n{exc}")
+        raise typer.Exit(2) from exc
+    card = run(run_config, stages=stage or None, resume=resume, say=console.print)
+    for result in card["stages"]:
+        console.print(
+            f"[green]stage {result['stage']}[/]: {result['steps']} steps, loss {result['train_loss']:.4f}, "
+            f"held-out perplexity {result['heldout_perplexity']}, adapter {result['adapter']}"
+        )
+
+
 def main() -> None:
     app()
 

@@ -9,12 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
 from transformers import (  # noqa: E402
     AutoModelForCausalLM,
-    LlamaConfig,
     LlamaForCausalLM,
-    PreTrainedTokenizerFast,
 )
 
 from finetune.train.model import (  # noqa: E402
@@ -31,50 +28,15 @@ from finetune.train.model import (  # noqa: E402
     resolve_base,
     save_adapter,
 )
+from tests.finetune.tiny_model import CORPUS, LAYERS, build_tiny_llama  # noqa: E402
 
-CORPUS = [
-    "defmodule Math do\n  def add(a, b), do: a + b\nend\n",
-    "Enum.map([1, 2, 3], fn x -> x * 2 end)\n",
-    "-module(math).\n-export([add/2]).\nadd(A, B) -> A + B.\n",
-]
-EOS = "<|endoftext|>"
-LAYERS = 2
 TARGETS = 7  # q, k, v, o, gate, up, down
 SMALL = LoraOptions(r=4, alpha=8)
 
 
-def _tiny_tokenizer() -> PreTrainedTokenizerFast:
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=320, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    core.train_from_iterator(CORPUS * 4, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=core, eos_token=EOS, pad_token=EOS, bos_token=EOS)
-
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = _tiny_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def _batch(tokenizer) -> dict:

@@ -1,0 +1,421 @@
+"""`finetune train`: the stages of a run, one LoRA adapter carried through them (the hf backend).
+
+    for each stage:  data → examples → resumable step sampler
+                     loop: loss (+ EWC penalty from earlier stages) → optimizer step → log → checkpoint
+                     end:  held-out loss, adapter saved, Fisher computed and consolidated into EWC
+
+A plain training loop rather than `Trainer`: the EWC term, the curriculum sampler and exact resumption
+(the data order is a function of the step, see `finetune.train.data.StepSampler`) stay visible and
+testable. Checkpoints are directories written under a temporary name and renamed when complete, so
+`--resume` after a crash or `kill -9` continues from the newest complete one and loses at most the last
+interval. The Unsloth backend and distributed runs are separate joints of the same loop (not yet here).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import get_scheduler
+
+from finetune.train.config import RunConfig, StageConfig, effective_qlora, probe_environment, resolve_device
+from finetune.train.data import (
+    PackingOptions,
+    SamplerOptions,
+    SftCollator,
+    SftOptions,
+    StepSampler,
+    collate_packed,
+    difficulty_order,
+    encode_sft_rows,
+    load_rows,
+    pack_rows,
+    pad_token_id,
+    prepare_model_for_packing,
+    shards_digest,
+    split_heldout,
+)
+from finetune.train.ewc import EWC, FisherOptions, fisher_diagonal
+from finetune.train.model import (
+    LoraOptions,
+    adapter_parameters,
+    attach_lora,
+    load_adapter,
+    load_base,
+    save_adapter,
+)
+from lsp.prompt import PROMPT_FORMAT_VERSION
+
+CHECKPOINT_PREFIX = "checkpoint-"
+COMPLETE_MARKER = "COMPLETE"
+
+
+@dataclass
+class StageResult:
+    stage: int
+    steps: int
+    examples: int
+    train_loss: float
+    heldout_loss: float | None
+    tokens: int
+    seconds: float
+    packing_efficiency: float | None = None
+    adapter: str = ""
+
+    @property
+    def heldout_perplexity(self) -> float | None:
+        return None if self.heldout_loss is None else math.exp(self.heldout_loss)
+
+
+@dataclass
+class RunState:
+    """What a checkpoint records besides the tensors: where the run is."""
+
+    stage: int
+    step: int  # optimizer steps completed in `stage`
+    completed_stages: list[int] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    training_digest: str = ""
+
+
+# -- data --------------------------------------------------------------------------------------------------
+@dataclass
+class StageData:
+    examples: list[Any]
+    collate: Callable[[Sequence[Any]], dict[str, torch.Tensor]]
+    heldout: list[Any]
+    order: str  # sampler order
+    base_order: list[int] | None
+    packing_efficiency: float | None
+    digest: str
+
+
+def _as_item(example: Any) -> dict[str, list[int]]:
+    return {key: list(value) for key, value in vars(example).items() if key in ("input_ids", "position_ids", "labels")}
+
+
+def stage_data(config: RunConfig, stage: int, tokenizer: Any) -> StageData:
+    datasets = Path(config.data.datasets)
+    rows = load_rows(datasets, stage)
+    settings = config.training.stage(stage)
+    train, heldout = split_heldout(rows, config.data.held_out, settings.seed)
+    max_len = config.model.max_seq_len
+    if stage == 1:
+        packing = PackingOptions(seq_len=max_len, seed=settings.seed)
+        packed, held = pack_rows(train, tokenizer, packing), pack_rows(heldout, tokenizer, packing)
+        return StageData(
+            [_as_item(b) for b in packed.blocks], collate_packed, [_as_item(b) for b in held.blocks],
+            "shuffle", None, packed.packing_efficiency, shards_digest(datasets, stage),
+        )
+    sft = SftOptions(max_len=max_len)
+    collate = SftCollator(pad_token_id(tokenizer))
+    examples = [_as_item(e) for e in encode_sft_rows(train, tokenizer, sft)]
+    held_examples = [_as_item(e) for e in encode_sft_rows(heldout, tokenizer, sft)]
+    order, base_order = "shuffle", None
+    if stage == 3:
+        pacing = config.training.stage3.pacing
+        if pacing != "shuffle":
+            order, base_order = pacing, difficulty_order(train)
+    return StageData(examples, collate, held_examples, order, base_order, None, shards_digest(datasets, stage))
+
+
+def total_steps(settings: StageConfig, examples: int, global_batch: int) -> int:
+    if settings.max_steps > 0:
+        return settings.max_steps
+    return max(1, math.ceil(settings.epochs * examples / global_batch))
+
+
+def sampler_for(config: RunConfig, stage: int, data: StageData, steps: int) -> StepSampler:
+    settings = config.training.stage(stage)
+    options = SamplerOptions(
+        batch_size=settings.batch_size, order=data.order, seed=settings.seed, grad_accum=settings.grad_accum,
+    )
+    if stage == 3 and data.order == "competence":
+        s3 = config.training.stage3
+        options = SamplerOptions(
+            batch_size=settings.batch_size, order="competence", seed=settings.seed, grad_accum=settings.grad_accum,
+            initial_competence=s3.start_fraction, competence_steps=max(1, round(s3.ramp_fraction * steps)),
+            competence_power=s3.competence_power,
+        )
+    return StepSampler(len(data.examples), options, data.base_order)
+
+
+# -- checkpoints -------------------------------------------------------------------------------------------
+def checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (a folder without the marker was interrupted mid-write)."""
+    folder = root / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.name.startswith(CHECKPOINT_PREFIX) and (p / COMPLETE_MARKER).exists()]
+    return sorted(found, key=lambda p: json.loads((p / "state.json").read_text())["sequence"])
+
+
+def save_checkpoint(root: Path, model: Any, optimizer: Any, scheduler: Any, ewc: EWC, state: RunState,
+                    keep_last: int, tokenizer: Any = None) -> Path:
+    folder = root / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    sequence = len(list(folder.iterdir())) + int(time.time() * 1000)
+    final = folder / f"{CHECKPOINT_PREFIX}stage{state.stage}-step{state.step:06d}"
+    partial = folder / f".partial-{final.name}-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    save_adapter(model, partial / "adapter", tokenizer=tokenizer)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, partial / "optimizer.pt")
+    if ewc.active:
+        ewc.save(partial / "ewc.safetensors")
+    (partial / "state.json").write_text(json.dumps({**vars(state), "sequence": sequence}), encoding="utf-8")
+    (partial / COMPLETE_MARKER).write_text("", encoding="utf-8")
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    for old in checkpoints(root)[:-keep_last] if keep_last > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+# -- the loop ----------------------------------------------------------------------------------------------
+def _loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model(**batch).loss
+
+
+def _batches(data: StageData, sampler: StepSampler, start: int, stop: int) -> Iterator[dict[str, torch.Tensor]]:
+    for indices in sampler.batches(start, stop):
+        yield data.collate([data.examples[i] for i in indices])
+
+
+@torch.no_grad()
+def heldout_loss(model: Any, data: StageData, batch_size: int) -> float | None:
+    """Mean loss per predicted token over the held-out examples."""
+    if not data.heldout:
+        return None
+    model.eval()
+    total, tokens = 0.0, 0
+    for start in range(0, len(data.heldout), batch_size):
+        batch = data.collate(data.heldout[start : start + batch_size])
+        count = int((batch["labels"][:, 1:] != -100).sum())
+        if count:
+            total += float(model(**batch).loss) * count
+            tokens += count
+    model.train()
+    return total / tokens if tokens else None
+
+
+class MetricsLog:
+    """CSV (and TensorBoard when asked) of step metrics; the CSV also feeds the stage plot."""
+
+    FIELDS = ("stage", "step", "loss", "ewc_penalty", "lr", "tokens_per_s", "seconds")
+
+    def __init__(self, root: Path, config: RunConfig) -> None:
+        self.path = root / "metrics.csv"
+        self.csv = config.logging.csv
+        self.writer = None
+        if config.logging.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(root / "tensorboard"))
+
+    def log(self, row: dict[str, float]) -> None:
+        if self.csv:
+            new = not self.path.exists()
+            with self.path.open("a", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=self.FIELDS)
+                if new:
+                    writer.writeheader()
+                writer.writerow({key: row.get(key, "") for key in self.FIELDS})
+        if self.writer is not None:
+            step = int(row["step"])
+            for key in ("loss", "ewc_penalty", "lr", "tokens_per_s"):
+                self.writer.add_scalar(f"stage{int(row['stage'])}/{key}", row[key], step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def plot_stage(root: Path, stage: int) -> Path | None:
+    """PNG of loss, EWC penalty and learning rate over the stage's steps."""
+    path = root / "metrics.csv"
+    if not path.exists():
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with path.open(encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if int(r["stage"]) == stage]
+    if not rows:
+        return None
+    steps = [int(r["step"]) for r in rows]
+    figure, axes = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
+    for axis, key, label in zip(axes, ("loss", "ewc_penalty", "lr"), ("loss", "EWC penalty", "learning rate"), strict=True):
+        axis.plot(steps, [float(r[key]) for r in rows])
+        axis.set_ylabel(label)
+    axes[-1].set_xlabel("optimizer step")
+    figure.suptitle(f"stage {stage}")
+    figure.tight_layout()
+    out = root / f"stage{stage}.png"
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+    return out
+
+
+@dataclass
+class TrainSession:
+    config: RunConfig
+    root: Path
+    model: Any
+    tokenizer: Any
+    ewc: EWC
+    say: Callable[[str], None]
+
+
+def train_stage(session: TrainSession, stage: int, state: RunState, resume_from: Path | None) -> StageResult:
+    config, model = session.config, session.model
+    settings = config.training.stage(stage)
+    torch.manual_seed(settings.seed)
+    data = stage_data(config, stage, session.tokenizer)
+    if not data.examples:
+        raise ValueError(f"stage {stage}: no training examples in {config.data.stage_path(stage)}")
+    if stage == 1:
+        prepare_model_for_packing(model)
+    params = adapter_parameters(model)
+    optimizer = torch.optim.AdamW(params.values(), lr=settings.lr, weight_decay=settings.weight_decay)
+    global_batch = settings.batch_size * settings.grad_accum
+    steps = total_steps(settings, len(data.examples), global_batch)
+    warmup = round(settings.warmup * steps) if settings.warmup < 1 else int(settings.warmup)
+    scheduler = get_scheduler(settings.scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=steps)
+    start = 0
+    if resume_from is not None:
+        saved = torch.load(resume_from / "optimizer.pt", weights_only=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        start = state.step
+        session.say(f"stage {stage}: resuming at step {start}/{steps}")
+    sampler = sampler_for(config, stage, data, steps)
+    metrics = MetricsLog(session.root, config)
+    model.train()
+    started = time.perf_counter()
+    tokens = 0
+    last_loss = float("nan")
+    try:
+        for step in range(start, steps):
+            step_started = time.perf_counter()
+            step_tokens = 0
+            loss_total = 0.0
+            penalty_value = 0.0
+            first = sampler.first_batch_of_step(step)
+            for batch in _batches(data, sampler, first, first + settings.grad_accum):
+                loss = _loss(model, batch) / settings.grad_accum
+                if session.ewc.active:
+                    penalty = session.ewc.penalty(params) / settings.grad_accum
+                    penalty_value += float(penalty.detach())
+                    loss = loss + penalty
+                loss.backward()
+                loss_total += float(loss.detach())
+                step_tokens += int(batch["input_ids"].numel())
+            torch.nn.utils.clip_grad_norm_(params.values(), settings.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            tokens += step_tokens
+            last_loss = loss_total - penalty_value
+            state.step = step + 1
+            if state.step % config.logging.every_steps == 0 or state.step == steps:
+                metrics.log({
+                    "stage": stage, "step": state.step, "loss": last_loss, "ewc_penalty": penalty_value,
+                    "lr": scheduler.get_last_lr()[0],
+                    "tokens_per_s": step_tokens / max(time.perf_counter() - step_started, 1e-9),
+                    "seconds": time.perf_counter() - started,
+                })
+                session.say(f"stage {stage} step {state.step}/{steps} loss {last_loss:.4f} ewc {penalty_value:.4f}")
+            if config.checkpoints.every_steps and state.step % config.checkpoints.every_steps == 0 and state.step < steps:
+                save_checkpoint(session.root, model, optimizer, scheduler, session.ewc, state, config.checkpoints.keep_last)
+    finally:
+        metrics.close()
+    seconds = time.perf_counter() - started
+    held = heldout_loss(model, data, settings.batch_size)
+    adapter = save_adapter(model, session.root / f"stage{stage}" / "adapter", tokenizer=session.tokenizer)
+    if config.ewc.enabled:
+        fisher_batches = [data.collate([example]) for example in data.examples[: config.ewc.fisher_samples]]
+        fisher = fisher_diagonal(model, params, fisher_batches, _loss,
+                                 FisherOptions(max_batches=None, normalize=config.ewc.normalise))
+        session.ewc.consolidate(params, fisher)
+    if config.logging.plots:
+        plot_stage(session.root, stage)
+    result = StageResult(stage, steps, len(data.examples), last_loss, held, tokens, seconds,
+                         data.packing_efficiency, str(adapter))
+    state.completed_stages.append(stage)
+    state.results.append({**vars(result), "heldout_perplexity": result.heldout_perplexity, "data_digest": data.digest})
+    save_checkpoint(session.root, model, optimizer, scheduler, session.ewc, state, config.checkpoints.keep_last)
+    return result
+
+
+def run(config: RunConfig, *, stages: Sequence[int] | None = None, resume: bool = False,
+        say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train the configured stages (or `stages`), continuing one adapter; returns the run card."""
+    if config.backend != "hf":
+        raise NotImplementedError(f"backend {config.backend!r}: only the hf backend runs in this version")
+    root = config.output_path
+    root.mkdir(parents=True, exist_ok=True)
+    env = probe_environment()
+    device = resolve_device(config.device, env)
+    model, tokenizer = load_base(config.model.base, dtype=config.model.dtype, device=device,
+                                 quantize_4bit=effective_qlora(config, env))
+    lora = config.lora
+    options = LoraOptions(r=lora.rank, alpha=lora.alpha, dropout=lora.dropout, target_modules=tuple(lora.target_modules),
+                          bias=lora.bias, use_rslora=lora.use_rslora,
+                          gradient_checkpointing=config.training.stage(1).gradient_checkpointing)
+    wanted = list(stages or config.training.stages)
+    state = RunState(stage=wanted[0], step=0, training_digest=config.training_digest())
+    ewc = EWC(lam=config.ewc.lambda_, gamma=config.ewc.gamma)
+    latest = checkpoints(root)[-1] if resume and checkpoints(root) else None
+    if latest is not None:
+        saved = json.loads((latest / "state.json").read_text(encoding="utf-8"))
+        if saved["training_digest"] != state.training_digest:
+            raise ValueError(f"{latest}: written by a run with other training settings; cannot resume it")
+        saved.pop("sequence", None)
+        state = RunState(**saved)
+        model = load_adapter(model, latest / "adapter", gradient_checkpointing=options.gradient_checkpointing)
+        if (latest / "ewc.safetensors").exists():
+            ewc = EWC.load(latest / "ewc.safetensors")
+        say(f"resuming from {latest.name}: stages done {state.completed_stages}")
+    else:
+        model = attach_lora(model, options)
+    session = TrainSession(config, root, model, tokenizer, ewc, say)
+    for stage in wanted:
+        if stage in state.completed_stages:
+            continue
+        resume_from = latest if latest is not None and state.stage == stage and state.step > 0 else None
+        if resume_from is None:
+            state.stage, state.step = stage, 0
+        result = train_stage(session, stage, state, resume_from)
+        latest = None
+        say(f"stage {stage} done: {result.steps} steps, train loss {result.train_loss:.4f}, "
+            f"held-out perplexity {result.heldout_perplexity}")
+    card = run_card(config, state)
+    (root / "run_card.json").write_text(json.dumps(card, indent=2, default=str), encoding="utf-8")
+    return card
+
+
+def run_card(config: RunConfig, state: RunState) -> dict[str, Any]:
+    import peft
+    import transformers
+
+    return {
+        "config": config.to_dict(),
+        "config_digest": config.digest(),
+        "prompt_format": PROMPT_FORMAT_VERSION,
+        "stages": state.results,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+                     "python": platform.python_version()},
+    }

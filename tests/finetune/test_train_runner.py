@@ -1,0 +1,130 @@
+"""`finetune train` on a tiny llama: three stages continuing one adapter, EWC between them, checkpoints,
+exact resumption, the run card, metrics and plots — and the CLI reporting a bad config."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from safetensors.torch import load_file  # noqa: E402
+
+from finetune.train.config import config_from_dict  # noqa: E402
+from finetune.train.runner import checkpoints, run  # noqa: E402
+from lsp.prompt import PROMPT_FORMAT_VERSION  # noqa: E402
+from tests.finetune.tiny_model import build_tiny_llama  # noqa: E402
+
+ELIXIR = [
+    "defmodule Math do\n  def add(a, b), do: a + b\n  def double(x), do: x * 2\nend\n",
+    "Enum.map([1, 2, 3], fn x -> x * 2 end)\n|> Enum.sum()\n",
+    "defmodule Cart do\n  def total(items), do: Enum.sum(items)\nend\n",
+]
+
+
+def _row(stage: int, task: str, path: str, **fields) -> dict:
+    return {"stage": stage, "task": task, "prompt_format": PROMPT_FORMAT_VERSION,
+            "provenance": {"source": "local", "package": "shop", "path": path}, "meta": {}, **fields}
+
+
+def _datasets(root: Path) -> Path:
+    rows = {
+        1: [_row(1, "causal_code", f"lib/f{i}.ex", text=f"# File: lib/f{i}.ex\n{ELIXIR[i % 3]}") for i in range(24)],
+        2: [_row(2, "fim", f"lib/g{i}.ex", prompt=f"# File: lib/g{i}.ex\ndef add(a, b), do: ", completion="a + b\n")
+            for i in range(16)],
+        3: [{**_row(3, "iex_eval", f"book/{i}", prompt="# What does this evaluate to?\n1 + 2\n", completion="3\n"),
+             "meta": {"difficulty": {"score": i / 16}, "curriculum_index": i}} for i in range(16)],
+    }
+    for stage, items in rows.items():
+        folder = root / f"stage{stage}"
+        folder.mkdir(parents=True)
+        (folder / "part-00000.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
+    return root
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    build_tiny_llama(root / "tiny")
+    _datasets(root / "datasets")
+    return root
+
+
+def _config(workspace: Path, name: str, **overrides):
+    data = {
+        "name": name, "backend": "hf", "device": "cpu", "output_dir": str(workspace / "runs" / name),
+        "model": {"base": str(workspace / "tiny"), "dtype": "float32", "max_seq_len": 64},
+        "lora": {"rank": 4, "alpha": 8, "dropout": 0.0, "qlora": False, "compute_dtype": "float32"},
+        "training": {
+            "stages": [1, 2, 3],
+            "stage1": {"max_steps": 6, "lr": 5e-3, "batch_size": 2, "warmup": 0.0},
+            "stage2": {"max_steps": 4, "lr": 5e-3, "batch_size": 2, "warmup": 0.0},
+            "stage3": {"max_steps": 4, "lr": 5e-3, "batch_size": 2, "warmup": 0.0, "pacing": "competence"},
+        },
+        "ewc": {"enabled": True, "lambda": 10.0, "fisher_samples": 4},
+        "checkpoints": {"every_steps": 2, "keep_last": 10},
+        "data": {"datasets": str(workspace / "datasets"), "held_out": 0.2},
+        "logging": {"every_steps": 1, "tensorboard": False},
+    }
+    return config_from_dict(data, overrides)
+
+
+def _adapter(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path / "adapter_model.safetensors"))
+
+
+def test_three_stages_continue_one_adapter_with_ewc(workspace: Path):
+    config = _config(workspace, "full")
+    card = run(config, say=lambda message: None)
+    root = config.output_path
+    assert [s["stage"] for s in card["stages"]] == [1, 2, 3]
+    assert card["prompt_format"] == PROMPT_FORMAT_VERSION and card["versions"]["torch"]
+    stage1 = card["stages"][0]
+    assert stage1["packing_efficiency"] > 0.5 and stage1["heldout_loss"] is not None
+    adapters = [_adapter(root / f"stage{n}" / "adapter") for n in (1, 2, 3)]
+    assert adapters[0].keys() == adapters[2].keys(), "one adapter through all stages"
+    assert any(not torch.equal(adapters[0][k], adapters[1][k]) for k in adapters[0]), "stage 2 trained it further"
+    metrics = (root / "metrics.csv").read_text().splitlines()
+    header = metrics[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in metrics[1:]]
+    assert all(float(r["ewc_penalty"]) == 0 for r in rows if r["stage"] == "1"), "no penalty before a consolidation"
+    assert any(float(r["ewc_penalty"]) > 0 for r in rows if r["stage"] == "2"), "EWC pulls stage 2 back"
+    assert all((root / f"stage{n}.png").stat().st_size > 0 for n in (1, 2, 3))
+    assert json.loads((root / "run_card.json").read_text())["config_digest"] == config.digest()
+
+
+def test_resume_continues_exactly_where_a_crash_left_off(workspace: Path):
+    reference = _config(workspace, "reference", training={"stages": [1]})
+    run(reference, say=lambda message: None)
+    crashed = _config(workspace, "crashed", training={"stages": [1]})
+    run(crashed, say=lambda message: None)
+    root = crashed.output_path
+    # Make it look as if the process died after step 4: newer checkpoints and the stage output are gone.
+    for folder in checkpoints(root):
+        if json.loads((folder / "state.json").read_text())["step"] > 4 or "step000006" in folder.name:
+            import shutil
+
+            shutil.rmtree(folder)
+    assert json.loads((checkpoints(root)[-1] / "state.json").read_text())["step"] == 4
+    messages: list[str] = []
+    run(crashed, resume=True, say=messages.append)
+    assert any("resuming at step 4" in m for m in messages), messages
+    resumed = _adapter(root / "stage1" / "adapter")
+    expected = _adapter(reference.output_path / "stage1" / "adapter")
+    for key in expected:
+        assert torch.allclose(resumed[key], expected[key], atol=1e-6), f"{key} differs after resume"
+
+
+def test_the_cli_reports_every_config_problem_at_once(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('backend = "hf"\n[lora]\nrank = -1\n[training]\nstages = [4]\n[training.stage1]\nlr = 5\n')
+    done = subprocess.run([sys.executable, "-m", "finetune.cli", "train", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    for key in ("lora.rank", "training.stages", "training.stage1.lr"):
+        assert key in done.stderr, done.stderr
