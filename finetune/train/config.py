@@ -190,6 +190,9 @@ class DataConfig:
     stage2: str = ""
     stage3: str = ""
     held_out: float = 0.02  # share of each stage kept for evaluation
+    # The held-out loss after each stage is measured on at most this many examples (0 = all of them):
+    # on a CPU a forward pass over thousands of packed blocks costs more than the stage itself.
+    heldout_examples: int = 256
 
     def stage_path(self, number: int) -> Path:
         explicit = {1: self.stage1, 2: self.stage2, 3: self.stage3}[number]
@@ -736,6 +739,8 @@ def _data_rules(config: RunConfig, check_paths: bool) -> list[tuple[str, str]]:
     found = []
     if not 0.0 <= data.held_out < 0.5:
         found.append(("data.held_out", f"must be in [0, 0.5), got {data.held_out}"))
+    if data.heldout_examples < 0:
+        found.append(("data.heldout_examples", f"must be ≥ 0, got {data.heldout_examples}"))
     trained = [number for number in config.training.stages if number in STAGES]
     implicit = [number for number in trained if not getattr(data, f"stage{number}")]  # <datasets>/stageN
     if implicit and not data.datasets:

@@ -193,14 +193,15 @@ def _batches(data: StageData, sampler: StepSampler, start: int, stop: int) -> It
 
 
 @torch.no_grad()
-def heldout_loss(model: Any, data: StageData, batch_size: int) -> float | None:
-    """Mean loss per predicted token over the held-out examples."""
-    if not data.heldout:
+def heldout_loss(model: Any, data: StageData, batch_size: int, limit: int = 0) -> float | None:
+    """Mean loss per predicted token over the held-out examples (the first `limit`, when > 0)."""
+    examples = data.heldout[:limit] if limit > 0 else data.heldout
+    if not examples:
         return None
     model.eval()
     total, tokens = 0.0, 0
-    for start in range(0, len(data.heldout), batch_size):
-        batch = data.collate(data.heldout[start : start + batch_size])
+    for start in range(0, len(examples), batch_size):
+        batch = data.collate(examples[start : start + batch_size])
         count = int((batch["labels"][:, 1:] != -100).sum())
         if count:
             total += float(model(**batch).loss) * count
@@ -343,7 +344,7 @@ def train_stage(session: TrainSession, stage: int, state: RunState, resume_from:
     finally:
         metrics.close()
     seconds = time.perf_counter() - started
-    held = heldout_loss(model, data, settings.batch_size)
+    held = heldout_loss(model, data, settings.batch_size, config.data.heldout_examples)
     adapter = save_adapter(model, session.root / f"stage{stage}" / "adapter", tokenizer=session.tokenizer)
     if config.ewc.enabled:
         fisher_batches = [data.collate([example]) for example in data.examples[: config.ewc.fisher_samples]]
