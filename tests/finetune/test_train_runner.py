@@ -128,3 +128,79 @@ def test_the_cli_reports_every_config_problem_at_once(tmp_path: Path):
     assert done.returncode == 2
     for key in ("lora.rank", "training.stages", "training.stage1.lr"):
         assert key in done.stderr, done.stderr
+
+
+def _toml(workspace: Path, name: str, steps: int) -> Path:
+    path = workspace / f"{name}.toml"
+    path.write_text(f"""
+name = "{name}"
+backend = "hf"
+device = "cpu"
+output_dir = "{workspace / "runs" / name}"
+
+[model]
+base = "{workspace / "tiny"}"
+dtype = "float32"
+max_seq_len = 64
+
+[lora]
+rank = 4
+alpha = 8
+dropout = 0.0
+qlora = false
+compute_dtype = "float32"
+
+[training]
+stages = [1]
+
+[training.stage1]
+max_steps = {steps}
+lr = 1e-3
+batch_size = 2
+warmup = 0.0
+
+[ewc]
+enabled = false
+
+[checkpoints]
+every_steps = 5
+keep_last = 3
+
+[data]
+datasets = "{workspace / "datasets"}"
+held_out = 0.2
+
+[logging]
+every_steps = 1
+tensorboard = false
+plots = false
+""")
+    return path
+
+
+@pytest.mark.slow
+def test_kill_9_mid_stage_then_resume_finishes_the_stage(workspace: Path):
+    import os
+    import signal
+    import time
+
+    config = _toml(workspace, "killed", steps=400)
+    root = workspace / "runs" / "killed"
+    command = [sys.executable, "-m", "finetune.cli", "train", "--config", str(config)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and len(checkpoints(root)) < 2:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    saved = checkpoints(root)
+    assert saved, "the run wrote checkpoints before it was killed"
+    last_step = json.loads((saved[-1] / "state.json").read_text())["step"]
+    assert 0 < last_step < 400, "killed mid-stage"
+    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming at step {last_step}" in done.stderr + done.stdout
+    card = json.loads((root / "run_card.json").read_text())
+    assert card["stages"][0]["steps"] == 400
+    steps = [int(line.split(",")[1]) for line in (root / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps[-1] == 400 and set(range(1, 401)) <= set(steps), "every step ran; only the last interval repeats"
