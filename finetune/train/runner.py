@@ -8,7 +8,9 @@ A plain training loop rather than `Trainer`: the EWC term, the curriculum sample
 (the data order is a function of the step, see `finetune.train.data.StepSampler`) stay visible and
 testable. Checkpoints are directories written under a temporary name and renamed when complete, so
 `--resume` after a crash or `kill -9` continues from the newest complete one and loses at most the last
-interval. The Unsloth backend and distributed runs are separate joints of the same loop (not yet here).
+interval. Under `torchrun` / `accelerate launch` the same loop runs data-parallel (DDP): every rank starts
+from the same seeded adapter, draws its slice of each global batch, and rank 0 writes; the run card
+records each rank's adapter digest, which must agree. The Unsloth backend is not yet here.
 """
 
 from __future__ import annotations
@@ -88,6 +90,50 @@ class RunState:
     training_digest: str = ""
 
 
+# -- distributed -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Distributed:
+    """The process group of a `torchrun` / `accelerate launch` run (world 1 = a plain run)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls, device: str) -> Distributed:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        if not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        return cls(torch.distributed.get_rank(), world)
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def gather(self, value: Any) -> list[Any]:
+        if self.world == 1:
+            return [value]
+        gathered: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(gathered, value)
+        return gathered
+
+
+def adapter_digest(params: dict[str, torch.nn.Parameter]) -> str:
+    """A hash of the adapter's values: equal on every rank of a correct distributed run."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(params):
+        digest.update(name.encode())
+        digest.update(params[name].detach().cpu().float().numpy().tobytes())
+    return digest.hexdigest()
+
+
 # -- data --------------------------------------------------------------------------------------------------
 @dataclass
 class StageData:
@@ -135,18 +181,18 @@ def total_steps(settings: StageConfig, examples: int, global_batch: int) -> int:
     return max(1, math.ceil(settings.epochs * examples / global_batch))
 
 
-def sampler_for(config: RunConfig, stage: int, data: StageData, steps: int) -> StepSampler:
+def sampler_for(config: RunConfig, stage: int, data: StageData, steps: int, dist: Distributed) -> StepSampler:
+    """Each rank draws its slice of every global batch; the order is the same for any world size."""
     settings = config.training.stage(stage)
-    options = SamplerOptions(
-        batch_size=settings.batch_size, order=data.order, seed=settings.seed, grad_accum=settings.grad_accum,
-    )
+    pacing: dict[str, Any] = {}
     if stage == 3 and data.order == "competence":
         s3 = config.training.stage3
-        options = SamplerOptions(
-            batch_size=settings.batch_size, order="competence", seed=settings.seed, grad_accum=settings.grad_accum,
-            initial_competence=s3.start_fraction, competence_steps=max(1, round(s3.ramp_fraction * steps)),
-            competence_power=s3.competence_power,
-        )
+        pacing = {"initial_competence": s3.start_fraction, "competence_power": s3.competence_power,
+                  "competence_steps": max(1, round(s3.ramp_fraction * steps))}
+    options = SamplerOptions(
+        batch_size=settings.batch_size, order=data.order, seed=settings.seed, grad_accum=settings.grad_accum,
+        num_replicas=dist.world, rank=dist.rank, **pacing,
+    )
     return StepSampler(len(data.examples), options, data.base_order)
 
 
@@ -274,10 +320,17 @@ def plot_stage(root: Path, stage: int) -> Path | None:
 class TrainSession:
     config: RunConfig
     root: Path
-    model: Any
+    model: Any  # the PEFT model (never the DDP wrapper: saving and evaluating use it directly)
     tokenizer: Any
     ewc: EWC
     say: Callable[[str], None]
+    dist: Distributed = field(default_factory=Distributed)
+
+    def trainable(self) -> Any:
+        """What the training forward runs through: DDP around the model in a distributed run."""
+        if self.dist.world == 1:
+            return self.model
+        return torch.nn.parallel.DistributedDataParallel(self.model)
 
 
 def train_stage(session: TrainSession, stage: int, state: RunState, resume_from: Path | None) -> StageResult:
@@ -291,7 +344,9 @@ def train_stage(session: TrainSession, stage: int, state: RunState, resume_from:
         prepare_model_for_packing(model)
     params = adapter_parameters(model)
     optimizer = torch.optim.AdamW(params.values(), lr=settings.lr, weight_decay=settings.weight_decay)
-    global_batch = settings.batch_size * settings.grad_accum
+    dist = session.dist
+    forward = session.trainable()
+    global_batch = settings.batch_size * settings.grad_accum * dist.world
     steps = total_steps(settings, len(data.examples), global_batch)
     warmup = round(settings.warmup * steps) if settings.warmup < 1 else int(settings.warmup)
     scheduler = get_scheduler(settings.scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=steps)
@@ -302,8 +357,8 @@ def train_stage(session: TrainSession, stage: int, state: RunState, resume_from:
         scheduler.load_state_dict(saved["scheduler"])
         start = state.step
         session.say(f"stage {stage}: resuming at step {start}/{steps}")
-    sampler = sampler_for(config, stage, data, steps)
-    metrics = MetricsLog(session.root, config)
+    sampler = sampler_for(config, stage, data, steps, dist)
+    metrics = MetricsLog(session.root, config) if dist.main else None
     model.train()
     started = time.perf_counter()
     tokens = 0
@@ -316,7 +371,7 @@ def train_stage(session: TrainSession, stage: int, state: RunState, resume_from:
             penalty_value = 0.0
             first = sampler.first_batch_of_step(step)
             for batch in _batches(data, sampler, first, first + settings.grad_accum):
-                loss = _loss(model, batch) / settings.grad_accum
+                loss = _loss(forward, batch) / settings.grad_accum
                 if session.ewc.active:
                     penalty = session.ewc.penalty(params) / settings.grad_accum
                     penalty_value += float(penalty.detach())
@@ -331,7 +386,7 @@ def train_stage(session: TrainSession, stage: int, state: RunState, resume_from:
             tokens += step_tokens
             last_loss = loss_total - penalty_value
             state.step = step + 1
-            if state.step % config.logging.every_steps == 0 or state.step == steps:
+            if metrics is not None and (state.step % config.logging.every_steps == 0 or state.step == steps):
                 metrics.log({
                     "stage": stage, "step": state.step, "loss": last_loss, "ewc_penalty": penalty_value,
                     "lr": scheduler.get_last_lr()[0],
@@ -340,25 +395,38 @@ def train_stage(session: TrainSession, stage: int, state: RunState, resume_from:
                 })
                 session.say(f"stage {stage} step {state.step}/{steps} loss {last_loss:.4f} ewc {penalty_value:.4f}")
             if config.checkpoints.every_steps and state.step % config.checkpoints.every_steps == 0 and state.step < steps:
-                save_checkpoint(session.root, model, optimizer, scheduler, session.ewc, state, config.checkpoints.keep_last)
+                _checkpoint(session, optimizer, scheduler, state)
     finally:
-        metrics.close()
+        if metrics is not None:
+            metrics.close()
     seconds = time.perf_counter() - started
     held = heldout_loss(model, data, settings.batch_size, config.data.heldout_examples)
-    adapter = save_adapter(model, session.root / f"stage{stage}" / "adapter", tokenizer=session.tokenizer)
+    adapter_dir = session.root / f"stage{stage}" / "adapter"
+    if dist.main:
+        save_adapter(model, adapter_dir, tokenizer=session.tokenizer)
+    rank_digests = dist.gather(adapter_digest(params))
     if config.ewc.enabled:
         fisher_batches = [data.collate([example]) for example in data.examples[: config.ewc.fisher_samples]]
         fisher = fisher_diagonal(model, params, fisher_batches, _loss,
                                  FisherOptions(max_batches=None, normalize=config.ewc.normalise))
         session.ewc.consolidate(params, fisher)
-    if config.logging.plots:
+    if config.logging.plots and dist.main:
         plot_stage(session.root, stage)
-    result = StageResult(stage, steps, len(data.examples), last_loss, held, tokens, seconds,
-                         data.packing_efficiency, str(adapter))
+    result = StageResult(stage, steps, len(data.examples), last_loss, held, tokens * dist.world, seconds,
+                         data.packing_efficiency, str(adapter_dir))
     state.completed_stages.append(stage)
-    state.results.append({**vars(result), "heldout_perplexity": result.heldout_perplexity, "data_digest": data.digest})
-    save_checkpoint(session.root, model, optimizer, scheduler, session.ewc, state, config.checkpoints.keep_last)
+    state.results.append({**vars(result), "heldout_perplexity": result.heldout_perplexity, "data_digest": data.digest,
+                          "world_size": dist.world, "rank_adapter_digests": rank_digests})
+    _checkpoint(session, optimizer, scheduler, state)
     return result
+
+
+def _checkpoint(session: TrainSession, optimizer: Any, scheduler: Any, state: RunState) -> None:
+    """Rank 0 writes; the others wait, so no rank runs ahead of a checkpoint it may resume from."""
+    if session.dist.main:
+        save_checkpoint(session.root, session.model, optimizer, scheduler, session.ewc, state,
+                        session.config.checkpoints.keep_last)
+    session.dist.barrier()
 
 
 def run(config: RunConfig, *, stages: Sequence[int] | None = None, resume: bool = False,
@@ -370,6 +438,9 @@ def run(config: RunConfig, *, stages: Sequence[int] | None = None, resume: bool 
     root.mkdir(parents=True, exist_ok=True)
     env = probe_environment()
     device = resolve_device(config.device, env)
+    dist = Distributed.from_env(device)
+    if not dist.main:
+        say = _silent
     model, tokenizer = load_base(config.model.base, dtype=config.model.dtype, device=device,
                                  quantize_4bit=effective_qlora(config, env))
     lora = config.lora
@@ -392,7 +463,7 @@ def run(config: RunConfig, *, stages: Sequence[int] | None = None, resume: bool 
         say(f"resuming from {latest.name}: stages done {state.completed_stages}")
     else:
         model = attach_lora(model, options)
-    session = TrainSession(config, root, model, tokenizer, ewc, say)
+    session = TrainSession(config, root, model, tokenizer, ewc, say, dist)
     for stage in wanted:
         if stage in state.completed_stages:
             continue
@@ -404,8 +475,14 @@ def run(config: RunConfig, *, stages: Sequence[int] | None = None, resume: bool 
         say(f"stage {stage} done: {result.steps} steps, train loss {result.train_loss:.4f}, "
             f"held-out perplexity {result.heldout_perplexity}")
     card = run_card(config, state)
-    (root / "run_card.json").write_text(json.dumps(card, indent=2, default=str), encoding="utf-8")
+    if dist.main:
+        (root / "run_card.json").write_text(json.dumps(card, indent=2, default=str), encoding="utf-8")
+    dist.barrier()
     return card
+
+
+def _silent(message: str) -> None:
+    """Ranks other than 0 print nothing: one run, one log."""
 
 
 def run_card(config: RunConfig, state: RunState) -> dict[str, Any]:

@@ -4,6 +4,7 @@ exact resumption, the run card, metrics and plots — and the CLI reporting a ba
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,7 +181,6 @@ plots = false
 
 @pytest.mark.slow
 def test_kill_9_mid_stage_then_resume_finishes_the_stage(workspace: Path):
-    import os
     import signal
     import time
 
@@ -204,3 +204,22 @@ def test_kill_9_mid_stage_then_resume_finishes_the_stage(workspace: Path):
     assert card["stages"][0]["steps"] == 400
     steps = [int(line.split(",")[1]) for line in (root / "metrics.csv").read_text().splitlines()[1:]]
     assert steps[-1] == 400 and set(range(1, 401)) <= set(steps), "every step ran; only the last interval repeats"
+
+
+@pytest.mark.slow
+def test_two_process_ddp_ranks_end_with_identical_adapters(workspace: Path):
+    """The same command under torchrun (2 CPU processes, gloo): both ranks hold the same adapter."""
+    config = _toml(workspace, "ddp", steps=6)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "finetune.cli", "train", "--config", str(config)],
+        capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    card = json.loads((workspace / "runs" / "ddp" / "run_card.json").read_text())
+    stage = card["stages"][0]
+    assert stage["world_size"] == 2
+    digests = stage["rank_adapter_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert (workspace / "runs" / "ddp" / "stage1" / "adapter" / "adapter_model.safetensors").exists()
