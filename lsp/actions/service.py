@@ -165,11 +165,7 @@ class IdiomService:
     def diagnostics(self, doc: Document) -> list[types.Diagnostic]:
         if not (self.settings.enabled and self.settings.diagnostics):
             return []
-        severity = (
-            types.DiagnosticSeverity.Information
-            if self.settings.diagnostic_severity == "information"
-            else types.DiagnosticSeverity.Hint
-        )
+        severity = self._severity()
         diagnostics = []
         for finding in self.analyse(doc):
             rule = rule_by_id(finding.rule_id)
@@ -178,6 +174,11 @@ class IdiomService:
                 continue
             diagnostics.append(self._diagnostic(doc, finding, rule, severity))
         return diagnostics
+
+    def _severity(self) -> types.DiagnosticSeverity:
+        if self.settings.diagnostic_severity == "information":
+            return types.DiagnosticSeverity.Information
+        return types.DiagnosticSeverity.Hint
 
     @staticmethod
     def _diagnostic(doc: Document, finding: Finding, rule: Rule,
@@ -220,7 +221,8 @@ class IdiomService:
                     "start": finding.start, "end": finding.end}
             action = types.CodeAction(title=action_title(rule), kind=action_kind(rule), data=data)
             if rule.safety is not Safety.UNSAFE and self.settings.diagnostics:
-                action.diagnostics = [self._diagnostic(doc, finding, rule, types.DiagnosticSeverity.Hint)]
+                # The same diagnostic as published, so editors tie the action to it.
+                action.diagnostics = [self._diagnostic(doc, finding, rule, self._severity())]
             actions.append(action if resolve_edits else self.resolve(doc, action))
         safe_ids = {rule.id for rule in self.fix_all_rules()}
         if kind_requested(FIX_ALL_KIND, only) and (
