@@ -10,7 +10,8 @@ testable. Checkpoints are directories written under a temporary name and renamed
 `--resume` after a crash or `kill -9` continues from the newest complete one and loses at most the last
 interval. Under `torchrun` / `accelerate launch` the same loop runs data-parallel (DDP): every rank starts
 from the same seeded adapter, draws its slice of each global batch, and rank 0 writes; the run card
-records each rank's adapter digest, which must agree. The Unsloth backend is not yet here.
+records each rank's adapter digest, which must agree. Before the stages named in `ssr.stages`, self-synthesized
+rehearsal of the earlier stages' tasks joins the training data. The Unsloth backend is not yet here.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from finetune.train.model import (
     load_base,
     save_adapter,
 )
+from finetune.train.ssr import SsrOptions, rehearsal_rows
 from lsp.prompt import PROMPT_FORMAT_VERSION
 
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -150,11 +152,12 @@ def _as_item(example: Any) -> dict[str, list[int]]:
     return {key: list(value) for key, value in vars(example).items() if key in ("input_ids", "position_ids", "labels")}
 
 
-def stage_data(config: RunConfig, stage: int, tokenizer: Any) -> StageData:
+def stage_data(config: RunConfig, stage: int, tokenizer: Any, rehearsal: Sequence[dict[str, Any]] = ()) -> StageData:
     datasets = Path(config.data.datasets)
     rows = load_rows(datasets, stage)
     settings = config.training.stage(stage)
     train, heldout = split_heldout(rows, config.data.held_out, settings.seed)
+    train = [*train, *rehearsal]  # synthetic rehearsal trains, never evaluates
     max_len = config.model.max_seq_len
     if stage == 1:
         packing = PackingOptions(seq_len=max_len, seed=settings.seed)
@@ -337,7 +340,9 @@ def train_stage(session: TrainSession, stage: int, state: RunState, resume_from:
     config, model = session.config, session.model
     settings = config.training.stage(stage)
     torch.manual_seed(settings.seed)
-    data = stage_data(config, stage, session.tokenizer)
+    ssr_stats: dict[str, int] = {}
+    rehearsal = synthesize_rehearsal(session, stage, ssr_stats) if stage in config.ssr.stages and stage > 1 else []
+    data = stage_data(config, stage, session.tokenizer, rehearsal)
     if not data.examples:
         raise ValueError(f"stage {stage}: no training examples in {config.data.stage_path(stage)}")
     if stage == 1:
@@ -416,9 +421,47 @@ def train_stage(session: TrainSession, stage: int, state: RunState, resume_from:
                          data.packing_efficiency, str(adapter_dir))
     state.completed_stages.append(stage)
     state.results.append({**vars(result), "heldout_perplexity": result.heldout_perplexity, "data_digest": data.digest,
-                          "world_size": dist.world, "rank_adapter_digests": rank_digests})
+                          "world_size": dist.world, "rank_adapter_digests": rank_digests, "ssr": ssr_stats})
     _checkpoint(session, optimizer, scheduler, state)
     return result
+
+
+def synthesize_rehearsal(session: TrainSession, stage: int, stats: dict[str, int]) -> list[dict[str, Any]]:
+    """SSR rows for the earlier stages' tasks: the base model samples, the latest adapter answers."""
+    config = session.config
+    earlier = [s for s in (2, 3) if s < stage and s in config.training.stages]
+    rows = [row for s in earlier for row in load_rows(Path(config.data.datasets), s)]
+    if not rows:
+        return []
+    ssr = config.ssr
+    options = SsrOptions(examples_per_task=ssr.examples_per_task, shots=ssr.shots, synthesized=ssr.synthesized,
+                         keep=ssr.keep, clusters=ssr.clusters, seed=config.training.stage(stage).seed)
+    base, latest = _generators(session)
+    synthetic = rehearsal_rows(rows, stage, base, latest, options, stats)
+    session.say(f"stage {stage}: SSR sampled {stats['sampled']}, parsed {stats['parsed']}, kept {stats['kept']}")
+    return synthetic
+
+
+def _generators(session: TrainSession) -> tuple[Any, Any]:
+    """(base sampler, latest greedy answerer) over the PEFT model: the adapter off for the base."""
+    from contextlib import nullcontext
+
+    model, tokenizer, ssr = session.model, session.tokenizer, session.config.ssr
+    budget = max(8, session.config.model.max_seq_len - ssr.max_new_tokens)
+
+    def generate(prompt: str, sample: bool, adapter: bool) -> str:
+        ids = tokenizer(prompt, return_tensors="pt")["input_ids"][:, -budget:].to(model.device)
+        sampling = {"do_sample": True, "temperature": ssr.temperature, "top_p": ssr.top_p} if sample else {"do_sample": False}
+        context = nullcontext() if adapter else model.disable_adapter()
+        model.eval()
+        with torch.no_grad(), context:
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=ssr.max_new_tokens,
+                                 pad_token_id=pad_token_id(tokenizer), use_cache=True, **sampling)
+        model.train()
+        return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+    return (lambda prompt, sample: generate(prompt, sample, adapter=False),
+            lambda prompt, sample: generate(prompt, sample, adapter=True))
 
 
 def _checkpoint(session: TrainSession, optimizer: Any, scheduler: Any, state: RunState) -> None:

@@ -68,6 +68,8 @@ def _config(workspace: Path, name: str, **overrides):
             "stage3": {"max_steps": 4, "lr": 5e-3, "batch_size": 2, "warmup": 0.0, "pacing": "competence"},
         },
         "ewc": {"enabled": True, "lambda": 10.0, "fisher_samples": 4},
+        "ssr": {"stages": [3], "examples_per_task": 2, "shots": 1, "synthesized": 3, "keep": 2, "clusters": 1,
+                "max_new_tokens": 8},
         "checkpoints": {"every_steps": 2, "keep_last": 10},
         "data": {"datasets": str(workspace / "datasets"), "held_out": 0.2},
         "logging": {"every_steps": 1, "tensorboard": False},
@@ -97,6 +99,11 @@ def test_three_stages_continue_one_adapter_with_ewc(workspace: Path):
     assert any(float(r["ewc_penalty"]) > 0 for r in rows if r["stage"] == "2"), "EWC pulls stage 2 back"
     assert all((root / f"stage{n}.png").stat().st_size > 0 for n in (1, 2, 3))
     assert json.loads((root / "run_card.json").read_text())["config_digest"] == config.digest()
+    # SSR ran before stage 3 on stage 2's one task: the base model sampled, its answers were parsed
+    # (a random tiny model rarely writes "Output:", so few or none survive).
+    ssr = card["stages"][2]["ssr"]
+    assert ssr["sampled"] == 3 and 0 <= ssr["kept"] <= ssr["parsed"] <= 3
+    assert card["stages"][0]["ssr"] == {}
 
 
 def test_resume_continues_exactly_where_a_crash_left_off(workspace: Path):
