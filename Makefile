@@ -45,6 +45,7 @@ bench: setup
 	$(PY) bench/keystroke_replay.py
 	$(PY) bench/code_actions.py
 	$(PY) bench/dataset_build.py
+	$(PY) bench/train_step.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
