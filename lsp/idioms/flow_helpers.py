@@ -308,6 +308,15 @@ class Conditional:
         return self.else_value is not None if self.keyword_form else self.else_nodes is not None
 
 
+def do_else_pairs(source: bytes, pairs_node: Node) -> list[tuple[str, Node, Node]] | None:
+    """The `do:` and optional `else:` pairs of a keyword-form call; None when any other key is there."""
+    pairs = keyword_pairs(source, pairs_node)
+    keys = [key for key, _pair, _value in pairs]
+    if keys not in (["do"], ["do", "else"]) or len(pairs) != len(pairs_node.named_children):
+        return None
+    return pairs
+
+
 def read_conditional(source: bytes, call: Node, keywords: tuple[str, ...] = ("if", "unless")) -> Conditional | None:
     """An `if`/`unless` with one condition and only `do`/`else` branches, or None."""
     keyword = target_name(source, call)
@@ -318,9 +327,8 @@ def read_conditional(source: bytes, call: Node, keywords: tuple[str, ...] = ("if
     if len(args) != 1:
         return None
     if pairs_node is not None and do_block is None:
-        pairs = keyword_pairs(source, pairs_node)
-        keys = [key for key, _pair, _value in pairs]
-        if keys not in (["do"], ["do", "else"]) or len(pairs) != len(pairs_node.named_children):
+        pairs = do_else_pairs(source, pairs_node)
+        if pairs is None:
             return None
         else_pair = pairs[1][1] if len(pairs) == 2 else None
         else_value = pairs[1][2] if len(pairs) == 2 else None
@@ -549,9 +557,8 @@ def read_with(source: bytes, call: Node) -> With | None:
     if not clauses:
         return None
     if pairs_node is not None and do_block is None:
-        pairs = keyword_pairs(source, pairs_node)
-        keys = [key for key, _pair, _value in pairs]
-        if keys not in (["do"], ["do", "else"]) or len(pairs) != len(pairs_node.named_children):
+        pairs = do_else_pairs(source, pairs_node)
+        if pairs is None:
             return None
         else_value = pairs[1][2] if len(pairs) == 2 else None
         else_clauses = None
