@@ -308,11 +308,15 @@ class ListDataset(Dataset[dict[str, list[int]]]):
         return len(self.examples)
 
     def __getitem__(self, index: int) -> dict[str, list[int]]:
-        example = self.examples[index]
-        item = {"input_ids": example.input_ids, "labels": example.labels}
-        if isinstance(example, PackedBlock):
-            item["position_ids"] = example.position_ids
-        return item
+        return as_item(self.examples[index])
+
+
+def as_item(example: PackedBlock | SftExample) -> dict[str, list[int]]:
+    """An example as the collators take it: token lists by name (position_ids for packed blocks)."""
+    item = {"input_ids": example.input_ids, "labels": example.labels}
+    if isinstance(example, PackedBlock):
+        item["position_ids"] = example.position_ids
+    return item
 
 
 def collate_packed(batch: Sequence[Mapping[str, Sequence[int]]]) -> dict[str, torch.Tensor]:

@@ -38,6 +38,7 @@ from finetune.train.data import (
     SftCollator,
     SftOptions,
     StepSampler,
+    as_item,
     collate_packed,
     difficulty_order,
     encode_sft_rows,
@@ -148,10 +149,6 @@ class StageData:
     digest: str
 
 
-def _as_item(example: Any) -> dict[str, list[int]]:
-    return {key: list(value) for key, value in vars(example).items() if key in ("input_ids", "position_ids", "labels")}
-
-
 def stage_data(config: RunConfig, stage: int, tokenizer: Any, rehearsal: Sequence[dict[str, Any]] = ()) -> StageData:
     datasets = Path(config.data.datasets)
     rows = load_rows(datasets, stage)
@@ -163,13 +160,13 @@ def stage_data(config: RunConfig, stage: int, tokenizer: Any, rehearsal: Sequenc
         packing = PackingOptions(seq_len=max_len, seed=settings.seed)
         packed, held = pack_rows(train, tokenizer, packing), pack_rows(heldout, tokenizer, packing)
         return StageData(
-            [_as_item(b) for b in packed.blocks], collate_packed, [_as_item(b) for b in held.blocks],
+            [as_item(b) for b in packed.blocks], collate_packed, [as_item(b) for b in held.blocks],
             "shuffle", None, packed.packing_efficiency, shards_digest(datasets, stage),
         )
     sft = SftOptions(max_len=max_len)
     collate = SftCollator(pad_token_id(tokenizer))
-    examples = [_as_item(e) for e in encode_sft_rows(train, tokenizer, sft)]
-    held_examples = [_as_item(e) for e in encode_sft_rows(heldout, tokenizer, sft)]
+    examples = [as_item(e) for e in encode_sft_rows(train, tokenizer, sft)]
+    held_examples = [as_item(e) for e in encode_sft_rows(heldout, tokenizer, sft)]
     order, base_order = "shuffle", None
     if stage == 3:
         pacing = config.training.stage3.pacing

@@ -18,12 +18,11 @@ import tree_sitter
 from lsp.idioms.base import Edit, Rule
 from lsp.idioms.elixir_check import ElixirChecker
 from lsp.idioms.engine import checked_findings, fix_all, minimal_edits
-from lsp.idioms.nodes import call_parts, indentation, line_start
+from lsp.idioms.nodes import DEF_KEYWORDS, call_parts, definition_signature, indentation, line_start
 from lsp.prompt import REWRITE_AFTER, REWRITE_BEFORE, REWRITE_END, Prompt, RewriteInput, render_rewrite_prompt
 from lsp.syntax.context import extract_context
 from lsp.syntax.parser import count_errors, make_parser
 
-DEF_KEYWORDS = frozenset({"def", "defp", "defmacro", "defmacrop"})
 # Lines that end an answer: the end marker, or the model starting another prompt section.
 ANSWER_ENDS = (REWRITE_END, REWRITE_BEFORE, REWRITE_AFTER, "# File:", "# Task:")
 
@@ -70,19 +69,6 @@ def find_target(tree: tree_sitter.Tree, source: bytes, start: int, end: int) -> 
     return RewriteTarget(first, last, code, indentation(source, first), label)
 
 
-def _head_signature(source: bytes, definition: tree_sitter.Node) -> tuple[str, int] | None:
-    parts = call_parts(source, definition)
-    if parts is None or not parts.args:
-        return None
-    head = parts.args[0]
-    if head.type == "binary_operator" and head.child_by_field_name("operator").type == "when":
-        head = head.child_by_field_name("left")
-    head_parts = call_parts(source, head)
-    if head_parts is None:
-        return None
-    return head_parts.name, len(head_parts.args) + (1 if head_parts.keywords is not None else 0)
-
-
 def definitions(root: tree_sitter.Node, source: bytes) -> list[tuple[str, int]]:
     """(name, arity) of every def/defp/defmacro/defmacrop under `root`, in source order."""
     found: list[tuple[str, int]] = []
@@ -90,11 +76,9 @@ def definitions(root: tree_sitter.Node, source: bytes) -> list[tuple[str, int]]:
     while stack:
         node = stack.pop()
         if node.type == "call":
-            parts = call_parts(source, node)
-            if parts is not None and parts.module is None and parts.name in DEF_KEYWORDS:
-                signature = _head_signature(source, node)
-                if signature is not None:
-                    found.append(signature)
+            signature = definition_signature(source, node)
+            if signature is not None:
+                found.append(signature)
         stack.extend(reversed(node.named_children))
     return found
 

@@ -21,7 +21,6 @@ from lsp.documents import Document
 from lsp.idioms.base import Edit, Finding, Rule, Safety
 from lsp.idioms.elixir_check import ElixirChecker
 from lsp.idioms.engine import (
-    MODULE_KEYWORDS,
     UnitCache,
     apply_edits,
     check,
@@ -40,6 +39,7 @@ from lsp.idioms.registry import (
     rule_by_id,
     unknown_rule_ids,
 )
+from lsp.syntax.context import MODULE_KEYWORDS
 from lsp.syntax.parser import make_parser
 
 SOURCE = "devstral-elixir"

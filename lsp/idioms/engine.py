@@ -15,6 +15,8 @@ from functools import lru_cache
 import tree_sitter
 
 from lsp.idioms.base import Edit, Finding, Rule
+from lsp.idioms.nodes import call_parts
+from lsp.syntax.context import MODULE_KEYWORDS
 from lsp.syntax.parser import count_errors, make_parser
 
 # Fix-all re-runs the rules on its own output until nothing changes; this bounds pathological ping-pong.
@@ -217,16 +219,13 @@ def minimal_edits(old: bytes, new: bytes) -> list[Edit]:
 # The file is cut into units (each definition; each run of directives/attributes; a module's head line),
 # and a unit whose bytes are unchanged keeps its findings, shifted to where it now stands.
 
-MODULE_KEYWORDS = frozenset({"defmodule", "defprotocol", "defimpl"})
 DIRECTIVE_KEYWORDS = frozenset({"alias", "import", "require", "use"})
 UnitCache = dict[bytes, tuple[Finding, ...]]
 
 
 def _keyword(source: bytes, node: tree_sitter.Node) -> str | None:
-    if node.type != "call":
-        return None
-    target = node.child_by_field_name("target")
-    return source[target.start_byte : target.end_byte].decode("utf-8", "replace") if target is not None else None
+    parts = call_parts(source, node) if node.type == "call" else None
+    return parts.name if parts is not None and parts.module is None else None
 
 
 def _is_directive_like(source: bytes, node: tree_sitter.Node) -> bool:

@@ -102,6 +102,24 @@ def call_parts(source: bytes, node: Node | None) -> CallParts | None:
     return CallParts(node, module, name, arguments, tuple(args), keywords, do_block, parens)
 
 
+# Keywords that define a named function or macro with a head.
+DEF_KEYWORDS = frozenset({"def", "defp", "defmacro", "defmacrop"})
+
+
+def definition_signature(source: bytes, definition: Node) -> tuple[str, int] | None:
+    """(name, arity) of a `def`/`defp`/`defmacro`/`defmacrop` call: its head, guard (`when`) stripped."""
+    parts = call_parts(source, definition)
+    if parts is None or parts.module is not None or parts.name not in DEF_KEYWORDS or not parts.args:
+        return None
+    head = parts.args[0]
+    if head.type == "binary_operator" and operator(head) == "when":
+        head = head.child_by_field_name("left") or head
+    head_parts = call_parts(source, head)
+    if head_parts is None or head_parts.module is not None:
+        return None
+    return head_parts.name, len(head_parts.args) + (1 if head_parts.keywords is not None else 0)
+
+
 def is_remote(parts: CallParts | None, module: str, *names: str) -> bool:
     return parts is not None and parts.module == module and (not names or parts.name in names)
 

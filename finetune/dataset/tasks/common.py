@@ -14,14 +14,13 @@ import tree_sitter
 
 from finetune.records import Provenance, Record
 from lsp.documents import Document
-from lsp.idioms.nodes import block_body, call_parts, line_start
+from lsp.idioms.nodes import DEF_KEYWORDS, block_body, call_parts, definition_signature, line_start
 from lsp.prompt import PROMPT_FORMAT_VERSION, FimTokens, Prompt
 from lsp.syntax.context import FunctionInfo, module_outline
 from lsp.syntax.parser import make_parser
 
 # Default FIM vocabulary for training: the tokens an adapter learns; serving reads them from the model.
 DEFAULT_FIM_TOKENS = FimTokens("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
-DEF_KEYWORDS = frozenset({"def", "defp", "defmacro", "defmacrop"})
 # Budgeting without a tokenizer: code averages about this many characters per token with BPE vocabularies.
 CHARS_PER_TOKEN = 3.5
 
@@ -121,23 +120,6 @@ def full_line_end(source: bytes, byte: int) -> int:
     return len(source) if newline < 0 else newline + 1
 
 
-def _head_name_arity(source: bytes, call: tree_sitter.Node) -> tuple[str, int] | None:
-    parts = call_parts(source, call)
-    if parts is None or not parts.args:
-        return None
-    head = parts.args[0]
-    if head.type == "binary_operator":
-        operator = head.child_by_field_name("operator")
-        if operator is not None and operator.type == "when":
-            head = head.child_by_field_name("left") or head
-    if head.type == "identifier":
-        return source[head.start_byte : head.end_byte].decode("utf-8"), 0
-    head_parts = call_parts(source, head)
-    if head_parts is None or head_parts.module is not None:
-        return None
-    return head_parts.name, len(head_parts.args) + (1 if head_parts.keywords is not None else 0)
-
-
 def body_lines(source: bytes, do_block: tree_sitter.Node) -> tuple[int, int] | None:
     """(start of the first body line, start of the `end` line) when `do` ends its line and `end` starts one."""
     first, last = do_block.children[0], do_block.children[-1]
@@ -170,7 +152,7 @@ def definitions(tree: tree_sitter.Tree, source: bytes) -> list[Definition]:
         parts = call_parts(source, node)
         if parts is None or parts.module is not None or parts.name not in DEF_KEYWORDS or parts.do_block is None:
             continue
-        signature = _head_name_arity(source, node)
+        signature = definition_signature(source, node)
         lines = body_lines(source, parts.do_block)
         if signature is None or lines is None:
             continue
