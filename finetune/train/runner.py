@@ -490,7 +490,8 @@ def run(config: RunConfig, *, stages: Sequence[int] | None = None, resume: bool 
     wanted = list(stages or config.training.stages)
     state = RunState(stage=wanted[0], step=0, training_digest=config.training_digest())
     ewc = EWC(lam=config.ewc.lambda_, gamma=config.ewc.gamma)
-    latest = checkpoints(root)[-1] if resume and checkpoints(root) else None
+    saved_checkpoints = checkpoints(root) if resume else []
+    latest = saved_checkpoints[-1] if saved_checkpoints else None
     if latest is not None:
         saved = json.loads((latest / "state.json").read_text(encoding="utf-8"))
         if saved["training_digest"] != state.training_digest:

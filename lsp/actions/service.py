@@ -104,11 +104,11 @@ class IdiomService:
     def configure(self, settings: IdiomSettings, root: Path | None) -> list[str]:
         """Apply settings; returns problems worth telling the user (unknown rule ids)."""
         self.settings = settings
-        old_checker, self.checker = self.checker, None
-        if old_checker is not None:
-            old_checker.close()
-        if settings.elixir_path:
-            self.checker = ElixirChecker(settings.elixir_path)
+        # Keep the running checker VM unless the executable changed: settings change more often than that.
+        if self.checker is None or self.checker.requested != settings.elixir_path:
+            if self.checker is not None:
+                self.checker.close()
+            self.checker = ElixirChecker(settings.elixir_path) if settings.elixir_path else None
         self.elixir_version, self.version_source = self._project_version(settings, root)
         self.rules = active_rules(settings, self.elixir_version)
         self._analyses.clear()

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 SERVE = r"""
@@ -77,6 +78,17 @@ DevstralElixirCheck.loop()
 VERSION_RE = re.compile(r"Elixir (\d+)\.(\d+)")
 
 
+@cache
+def elixir_version(executable: str) -> tuple[int, int] | None:
+    """`elixir --version` of an executable, asked once per process (a VM start costs ~0.3 s)."""
+    try:
+        out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = VERSION_RE.search(out)
+    return (int(found[1]), int(found[2])) if found else None
+
+
 @dataclass(frozen=True)
 class CheckResult:
     ok: bool
@@ -91,6 +103,7 @@ class ElixirChecker:
     """Thread-safe; one request at a time."""
 
     def __init__(self, executable: str = "elixir", timeout_s: float = 20.0):
+        self.requested = executable
         self.executable = shutil.which(executable) if executable else None
         self.timeout_s = timeout_s
         self._process: subprocess.Popen[bytes] | None = None
@@ -101,14 +114,7 @@ class ElixirChecker:
         return self.executable is not None
 
     def version(self) -> tuple[int, int] | None:
-        if self.executable is None:
-            return None
-        try:
-            out = subprocess.run([self.executable, "--version"], capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.SubprocessError):
-            return None
-        found = VERSION_RE.search(out)
-        return (int(found[1]), int(found[2])) if found else None
+        return None if self.executable is None else elixir_version(self.executable)
 
     def quoted(self, source: str) -> CheckResult:
         """`Code.string_to_quoted/1` accepts the source."""
