@@ -187,7 +187,7 @@ def build_prompt_input(
     snippet_cache: SnippetCache | None = None,
 ) -> tuple[PromptInput, Windows]:
     windows = choose_windows(doc, cursor_byte, settings, count)
-    ctx = extract_context(doc.tree, doc.source, cursor_byte)
+    ctx = extract_context(doc.edited_tree, doc.source, cursor_byte)
     snippets = neighbour_snippets(
         doc, ctx, windows, chunks, chunk_key, settings, count, snippet_cache or SnippetCache()
     )

@@ -26,6 +26,11 @@ FUNCTION_KEYWORDS = frozenset(
     {"def", "defp", "defmacro", "defmacrop", "defguard", "defguardp", "defdelegate"}
 )
 DIRECTIVE_KEYWORDS = frozenset({"alias", "import", "use", "require"})
+_KEYWORD_CAPTURE = {
+    **dict.fromkeys(MODULE_KEYWORDS, "module"),
+    **dict.fromkeys(FUNCTION_KEYWORDS, "function"),
+    **dict.fromkeys(DIRECTIVE_KEYWORDS, "directive"),
+}
 
 # Words that say nothing about what a piece of code is about (for similarity ranking).
 _STOP_WORDS = frozenset(
@@ -217,12 +222,24 @@ class _Extractor:
     def captures(
         self, node: tree_sitter.Node, byte_range: tuple[int, int] | None = None, depth: int | None = None
     ) -> dict[str, list[tree_sitter.Node]]:
+        """Calls sorted by keyword into "module", "function" and "directive"; "broken.keyword" (definition
+        keywords loose in an ERROR); "error"."""
         cursor = tree_sitter.QueryCursor(self.query)
         if byte_range is not None:
             cursor.set_byte_range(*byte_range)
         if depth is not None:
             cursor.set_max_start_depth(depth)
-        return cursor.captures(node)
+        found = cursor.captures(node)
+        sorted_caps: dict[str, list[tree_sitter.Node]] = {"error": found.get("error", [])}
+        for call in found.get("call", ()):
+            target = call.child_by_field_name("target")
+            kind = _KEYWORD_CAPTURE.get(self.keyword_text(target)) if target is not None else None
+            if kind is not None:
+                sorted_caps.setdefault(kind, []).append(call)
+        broken = [k for k in found.get("broken.keyword", ()) if self.keyword_text(k) in _KEYWORD_CAPTURE]
+        if broken:
+            sorted_caps["broken.keyword"] = broken
+        return sorted_caps
 
     def line_start(self, pos: int) -> int:
         return self.src.rfind(b"\n", 0, pos) + 1

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lsp.documents import Document, Position
+from lsp.syntax.context import extract_context
 from lsp.syntax.parser import make_parser
 
 SOURCE = 'defmodule A do\n  def f(x) do\n    "héllo 😀 #{x}"\n  end\nend\n'
@@ -88,11 +89,13 @@ fragments = st.sampled_from(
         st.tuples(st.floats(0, 1), st.integers(0, 12), st.lists(fragments, max_size=4).map("".join)),
         min_size=1,
         max_size=25,
-    )
+    ),
+    # None: every edit reparsed; 0: every reparse deferred; 1 µs: some halted mid-parse.
+    st.sampled_from([None, 0.0, 1e-6]),
 )
-def test_random_incremental_edits_match_client_text_and_full_reparse(edits):
+def test_random_incremental_edits_match_client_text_and_full_reparse(edits, budget):
     client_text = SOURCE
-    doc = Document("file:///p.ex", client_text)
+    doc = Document("file:///p.ex", client_text, reparse_budget_s=budget)
     for version, (where, length, insert) in enumerate(edits, start=1):
         start = int(where * len(client_text))
         end = min(len(client_text), start + length)
@@ -104,3 +107,55 @@ def test_random_incremental_edits_match_client_text_and_full_reparse(edits):
         assert doc.text == client_text
     assert sexp(doc.tree) == sexp(make_parser().parse(client_text.encode()))
     assert doc.line_count == client_text.count("\n") + 1
+
+
+def _big_module(functions: int) -> str:
+    body = "".join(f"  def f{k}(x) do\n    x\n    |> g({k})\n  end\n\n" for k in range(functions))
+    return f"defmodule Big do\n  alias Big.Helper\n\n{body}end\n"
+
+
+def test_an_unclosed_block_defers_the_reparse_and_the_exact_tree_comes_on_demand():
+    text = _big_module(400)
+    doc = Document("file:///big.ex", text, reparse_budget_s=0.0)  # any real reparse goes over budget
+    line = text.split("\n").index("    |> g(200)")
+    doc.apply_change(Position(line, 0), Position(line, 0), "    Enum.map(list, fn y ->\n", version=2)
+    assert doc.reparse_deferred and doc.deferred_reparses == 1
+    # Further edits only move the old tree: no reparse is retried while behind.
+    doc.apply_change(Position(line + 1, 0), Position(line + 1, 0), "y", version=3)
+    assert doc.deferred_reparses == 1
+    # The moved tree already knows where things are: the def around the cursor spans the new text.
+    cursor = doc.byte_offset(Position(line + 1, 1))
+    node = doc.edited_tree.root_node.descendant_for_byte_range(cursor, cursor)
+    while node is not None and not doc.source[node.start_byte : node.end_byte].startswith(b"def f200"):
+        node = node.parent
+    assert node is not None and node.start_byte < cursor < node.end_byte
+    assert sexp(doc.tree) == sexp(make_parser().parse(doc.source))
+    assert not doc.reparse_deferred
+
+
+def test_a_local_edit_reparses_within_the_default_budget():
+    text = _big_module(400)
+    doc = Document("file:///big.ex", text)
+    line = text.split("\n").index("    |> g(200)")
+    doc.apply_change(Position(line, 4), Position(line, 4), "x", version=2)
+    doc.apply_change(Position(line, 5), Position(line, 5), "\n    ", version=3)
+    assert not doc.reparse_deferred
+    assert sexp(doc.edited_tree) == sexp(make_parser().parse(doc.source))
+
+
+def test_context_from_a_tree_moved_by_edits_matches_the_exact_one():
+    # A moved tree has no source text, so py-tree-sitter skips text predicates on it: keyword sorting
+    # must not rely on them (a bare call such as `g(200)` is no definition).
+    text = _big_module(50)
+    doc = Document("file:///big.ex", text, reparse_budget_s=0.0)
+    line = text.split("\n").index("    |> g(20)")
+    doc.apply_change(Position(line, 0), Position(line, 0), "    y = 1\n", version=2)
+    assert doc.reparse_deferred
+    cursor = doc.byte_offset(Position(line, 9))
+    moved = extract_context(doc.edited_tree, doc.source, cursor)
+    exact = extract_context(doc.tree, doc.source, cursor)
+    assert moved == exact
+    assert moved.function is not None and moved.function.name == "f20"
+    (module,) = moved.modules
+    assert module.directives == ("alias Big.Helper",)
+    assert [f.name for f in module.functions] == [f"f{k}" for k in range(50)]
