@@ -9,6 +9,8 @@ import sys
 
 from lsp import __version__
 
+GIL_SWITCH_INTERVAL_S = 0.0005
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devstral-elixir-lsp", description=__doc__)
@@ -23,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # stdout carries the protocol; our own log goes to stderr, warnings only.
         logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+
+    # Generation runs on a worker thread that needs the GIL back after every llama.cpp call; with the
+    # default 5 ms switch interval a busy event loop (diagnostics, a big didChange) could delay each
+    # token by up to 5 ms.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
     from lsp.server import server
 

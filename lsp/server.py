@@ -26,6 +26,7 @@ from lsp.syntax.parser import count_errors, make_parser
 
 STATUS_REQUEST = "devstralElixir/status"
 ELIXIR_LANGUAGES = {"elixir", "eelixir", "ex", "exs"}
+DIAGNOSTICS_RETRY_S = 0.1  # a completion is generating: look again shortly
 _MESSAGE_TYPES = {
     "error": types.MessageType.Error,
     "warning": types.MessageType.Warning,
@@ -92,6 +93,10 @@ class ElixirLanguageServer(LanguageServer):
         self._diagnostic_timers.pop(uri, None)
         doc = self.engine.documents.get(uri)
         if doc is None:
+            return
+        if self.engine.completing:
+            # Whole-file analysis holds the GIL for milliseconds: never while a completion generates.
+            self.schedule_diagnostics(uri, delay_s=DIAGNOSTICS_RETRY_S)
             return
         try:
             snapshot = doc.snapshot()

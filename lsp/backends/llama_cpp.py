@@ -162,12 +162,14 @@ class LlamaCppBackend:
         generated: list[int] = []
         text_bytes = b""
         max_tokens = min(params.max_tokens, llm.n_ctx() - len(tokens) - 1)
+        # `_evaluate` left the KV cache at all tokens but the last: continue from there (reset=False),
+        # so llama-cpp-python does not scan the whole prompt for a common prefix a second time.
         for token in llm.generate(
-            tokens,
+            tokens[-1:],
             temp=params.temperature,
             top_k=1 if params.temperature == 0 else 40,
             repeat_penalty=1.0,
-            reset=True,
+            reset=False,
         ):
             now = time.perf_counter()
             if prompt_done is None:

@@ -9,7 +9,7 @@ the windows and on other documents.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lsp.config import ContextSettings
 from lsp.documents import Document
@@ -53,6 +53,9 @@ class Windows:
     prefix: str
     suffix: str  # the suffix window (prompt and post-processing)
     suffix_end_line: int
+    # Bytes of the definition around the cursor, whole lines: the parse guard checks it entire, since
+    # windows cut through blocks and a baseline that is already broken hides what a completion breaks.
+    definition: tuple[int, int] | None = None
 
 
 def choose_windows(doc: Document, cursor_byte: int, settings: ContextSettings, count: CountTokens) -> Windows:
@@ -188,6 +191,10 @@ def build_prompt_input(
 ) -> tuple[PromptInput, Windows]:
     windows = choose_windows(doc, cursor_byte, settings, count)
     ctx = extract_context(doc.edited_tree, doc.source, cursor_byte)
+    function = ctx.function
+    if function is not None and function.start_line <= doc.line_of_byte(cursor_byte) <= function.end_line:
+        end = doc.line_start_byte(function.end_line) + len(doc.line_bytes(function.end_line))
+        windows = replace(windows, definition=(doc.line_start_byte(function.start_line), end))
     snippets = neighbour_snippets(
         doc, ctx, windows, chunks, chunk_key, settings, count, snippet_cache or SnippetCache()
     )

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 from lsp.backends.base import Backend, GenerationParams, GenerationResult
 from lsp.completion.assemble import LineTokenCounter, SnippetCache, Windows, build_prompt_input
 from lsp.completion.cache import AFTER_KEY_CHARS, BEFORE_KEY_CHARS, TypedAheadCache
-from lsp.completion.postprocess import is_mid_line, make_stop_check, postprocess
+from lsp.completion.postprocess import ParseGuard, is_mid_line, make_stop_check, postprocess
 from lsp.config import Settings
 from lsp.documents import Document, Position
 from lsp.prompt import Prompt, render_completion_prompt
@@ -269,18 +269,33 @@ class CompletionEngine:
         settings = self.settings.completion
         params = GenerationParams(settings.max_tokens, settings.temperature, settings.time_budget_ms)
         call = (self.backend.generate, prompt, params, make_stop_check(prefix, suffix), ticket.cancel)
-        if ticket.kind == "request":
-            result = await self.run_in_worker(*call)
-            self.last_model_call = (prompt, result)  # type: ignore[assignment]
+        if ticket.kind != "request":
+            call = (self._background_call, ticket, *call)
+        generation = asyncio.get_running_loop().run_in_executor(self._executor, *call)
+        # While the model generates (llama.cpp releases the GIL), parse the baseline post-processing
+        # compares the completion against: that parse then costs the request nothing.
+        if windows.definition is not None:
+            start, end = windows.definition
+            source = doc.source
+            guard = ParseGuard(source[start:cursor_byte].decode("utf-8", "replace"),
+                               source[cursor_byte:end].decode("utf-8", "replace"))
         else:
-            result = await self.run_in_worker(self._background_call, ticket, *call)
+            guard = ParseGuard(prefix, suffix)
+        result = await generation
         assert isinstance(result, GenerationResult)
+        if ticket.kind == "request":
+            self.last_model_call = (prompt, result)
         if result.stop_reason == "cancelled":
             return None
-        processed = postprocess(result.text, prefix, suffix)
+        processed = postprocess(result.text, prefix, suffix, guard=guard)
         return Completion(
             processed.text, "model", (time.perf_counter() - started) * 1000, result, processed.reason
         )
+
+    @property
+    def completing(self) -> bool:
+        """Whether a completion request is being answered (background work should wait)."""
+        return bool(self._latest)
 
     async def complete(
         self, uri: str, position: Position, invoked: bool, channel: str = "inline"

@@ -872,8 +872,14 @@ def trim_whitespace(completion: str) -> str:
 # -- rule 7: never parse worse ---------------------------------------------------------------------------
 
 
-class _ParseCheck:
-    def __init__(self, prefix: str, suffix: str, parser: tree_sitter.Parser) -> None:
+class ParseGuard:
+    """Rule 7's measure: ERROR/MISSING nodes from the region's start to the end of prefix + x + suffix.
+
+    The baseline (x = "") does not depend on the completion, so the engine builds the guard while the
+    model generates; each candidate then reparses incrementally from the baseline tree.
+    """
+
+    def __init__(self, prefix: str, suffix: str, parser: tree_sitter.Parser | None = None) -> None:
         self.prefix = prefix.encode("utf-8")
         self.suffix = suffix.encode("utf-8")
         # The region starts at the line of the cursor's `do`/`fn`: tree-sitter reports a block the prefix
@@ -882,14 +888,24 @@ class _ParseCheck:
         block = _innermost_block(stack, len(prefix))
         start = stack[block].start if block >= 0 else len(prefix)
         self.region_start = len(prefix[: prefix.rfind("\n", 0, start) + 1].encode("utf-8"))
-        self.parser = parser
-        self.baseline = self.errors("")
+        self.parser = parser or make_parser()
+        self._tree = self.parser.parse(self.prefix + self.suffix)
+        self.baseline = count_errors(self._tree.root_node, self.region_start)
 
     def errors(self, completion: str) -> int:
         """ERROR/MISSING nodes from the region's start to the end: breakage further down counts too."""
-        doc = self.prefix + completion.encode("utf-8") + self.suffix
-        tree = self.parser.parse(doc)
-        return count_errors(tree.root_node, self.region_start, len(doc))
+        inserted = completion.encode("utf-8")
+        if not inserted:
+            return self.baseline
+        at = len(self.prefix)
+        row = self.prefix.count(b"\n")
+        column = at - (self.prefix.rfind(b"\n") + 1)
+        lines = inserted.count(b"\n")
+        end_column = len(inserted) - (inserted.rfind(b"\n") + 1) if lines else column + len(inserted)
+        tree = self._tree.copy()
+        tree.edit(at, at, at + len(inserted), (row, column), (row, column), (row + lines, end_column))
+        doc = self.prefix + inserted + self.suffix
+        return count_errors(self.parser.parse(doc, tree).root_node, self.region_start, len(doc))
 
     def ok(self, completion: str) -> bool:
         return self.errors(completion) <= self.baseline
@@ -915,7 +931,7 @@ def close_open_blocks(completion: str, prefix: str, suffix: str) -> str | None:
 
 
 def guard_parse(
-    completion: str, prefix: str, suffix: str, parser: tree_sitter.Parser | None = None
+    completion: str, prefix: str, suffix: str, guard: ParseGuard | None = None
 ) -> tuple[str, str | None]:
     """Rule 7: the completion, repaired or shortened so that the document parses no worse, or "".
 
@@ -923,7 +939,7 @@ def guard_parse(
     """
     if not completion:
         return completion, None
-    check = _ParseCheck(prefix, suffix, parser or make_parser())
+    check = guard or ParseGuard(prefix, suffix)
     if check.ok(completion):
         return completion, None
     if is_mid_line(prefix, suffix):
@@ -944,10 +960,10 @@ def guard_parse(
 # -- the pipeline ----------------------------------------------------------------------------------------
 
 
-def postprocess(
-    raw: str, prefix: str, suffix: str, *, parser: tree_sitter.Parser | None = None
-) -> PostprocessResult:
-    """Turn raw model text into the completion to offer at the cursor (rules 1–7 of the module doc)."""
+def postprocess(raw: str, prefix: str, suffix: str, *, guard: ParseGuard | None = None) -> PostprocessResult:
+    """Turn raw model text into the completion to offer at the cursor (rules 1–7 of the module doc).
+
+    `guard`, built beforehand for the same prefix and suffix, saves rule 7 its baseline parse."""
     text = strip_junk(raw)
     if not text.strip():
         return PostprocessResult("", "empty")
@@ -970,7 +986,7 @@ def postprocess(
         return PostprocessResult("", reason if reason != "ok" else "empty")
     if suffix.startswith(text):  # rule 4 again: cutting a loop may leave just what follows the cursor
         return PostprocessResult("", "repeats-suffix")
-    text, parse_reason = guard_parse(text, prefix, suffix, parser)
+    text, parse_reason = guard_parse(text, prefix, suffix, guard)
     return PostprocessResult(text, parse_reason or reason)
 
 

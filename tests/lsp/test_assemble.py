@@ -103,3 +103,31 @@ def test_line_token_counter_sums_lines_and_tokenizes_each_line_once():
     assert sorted(set(calls)) == sorted(calls), "each line is tokenized once"
     small = LineTokenCounter(count, max_lines=2)
     assert small("a\nb c\nd e f\n") == 6
+
+
+def test_the_definition_around_the_cursor_is_handed_to_the_parse_guard_whole():
+    from lsp.completion.postprocess import ParseGuard
+
+    doc = Document("file:///big.ex", big_module())
+    line = doc.text.split("\n").index("    x * 5")
+    cursor = doc.byte_offset(Position(line, 4))
+    _, windows = build_prompt_input(doc, "lib/big.ex", cursor, SETTINGS, count)
+    assert windows.definition is not None
+    start, end = windows.definition
+    assert doc.source[start:end].decode() == "  def f5(x) do\n    x * 5\n  end"
+    # The windows cut through blocks, so their baseline is already broken and hides a completion that
+    # breaks the function; the whole definition does not.
+    broken = "y = (x +"
+    window_guard = ParseGuard(windows.prefix, windows.suffix)
+    definition_guard = ParseGuard(
+        doc.source[start:cursor].decode(), doc.source[cursor:end].decode()
+    )
+    assert definition_guard.baseline == 0 and not definition_guard.ok(broken)
+    assert window_guard.baseline > 0 and window_guard.ok(broken)  # the prefix opens `defmodule`
+
+
+def test_no_definition_span_outside_a_function():
+    doc = Document("file:///big.ex", big_module())
+    cursor = doc.byte_offset(Position(5, 2))  # after the alias block, at module level
+    _, windows = build_prompt_input(doc, "lib/big.ex", cursor, SETTINGS, count)
+    assert windows.definition is None

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lsp.completion.postprocess import (
+    ParseGuard,
     PostprocessResult,
     _Lexer,
-    _ParseCheck,
     close_open_blocks,
     cut_at_block_end,
     cut_repetitions,
@@ -23,7 +23,7 @@ from lsp.completion.postprocess import (
     strip_junk,
     trim_whitespace,
 )
-from lsp.syntax.parser import make_parser
+from lsp.syntax.parser import count_errors, make_parser
 
 MODULE_DEF = "defmodule Calc do\n  def add(a, b) do\n    "
 MODULE_DEF_END = "\n  end\nend\n"
@@ -515,8 +515,16 @@ raw_text = st.one_of(
 
 
 def _region_errors(prefix: str, middle: str, suffix: str) -> int:
-    """ERROR/MISSING nodes in the edited region, as rule 7 defines it."""
-    return _ParseCheck(prefix, suffix, make_parser()).errors(middle)
+    """ERROR/MISSING nodes in the edited region, as rule 7 defines it, from a fresh parse."""
+    doc = (prefix + middle + suffix).encode("utf-8")
+    return count_errors(make_parser().parse(doc).root_node, ParseGuard(prefix, suffix).region_start, len(doc))
+
+
+@settings(max_examples=150, deadline=None)
+@given(middle=raw_text, context=st.sampled_from(CONTEXTS))
+def test_the_guard_counts_errors_incrementally_as_a_fresh_parse_does(middle: str, context: tuple[str, str]):
+    prefix, suffix = context
+    assert ParseGuard(prefix, suffix).errors(middle) == _region_errors(prefix, middle, suffix)
 
 
 @settings(max_examples=150, deadline=None)
