@@ -29,6 +29,7 @@ from typing import Any
 
 import gguf
 
+from finetune.atomic import fsync_tree, replace_dir
 from finetune.export.adapter import AdapterError, check_against_base, read_peft_adapter, write_adapter_gguf
 from finetune.export.gguf_names import UnsupportedModelError
 from finetune.export.heldout import HELDOUT_ELIXIR
@@ -173,8 +174,8 @@ def export(options: ExportOptions, *, say: Callable[[str], None] = print, load: 
             report = _run(options, adapter, metadata, base_gguf, load, scratch, say)
         report["seconds"] = round(time.perf_counter() - started, 1)
         (scratch / REPORT_NAME).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-        _fsync_tree(scratch)
-        _publish(scratch, options.out)
+        fsync_tree(scratch)
+        replace_dir(scratch, options.out)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -400,35 +401,6 @@ def _is_float_gguf(path: Path) -> bool:
 
 
 # -- atomic output ----------------------------------------------------------------------------------------
-def _fsync_tree(root: Path) -> None:
-    for path in root.iterdir():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
-    _fsync_dir(root)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems refuse fsync on directories
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
-def _publish(scratch: Path, target: Path) -> None:
-    """Rename the finished folder into place; an existing one is moved aside first (rename cannot replace a
-    non-empty folder) and removed only once the new one is there."""
-    aside = None
-    if target.exists():
-        aside = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
-        target.rename(aside)
-    scratch.rename(target)
-    _fsync_dir(target.parent)
-    if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
-
-
 def _record_in_run_card(card_path: Path, route: str, out: Path, report: dict[str, Any]) -> None:
     """Add the export's numbers to the run card (atomically: temp file + rename)."""
     card = json.loads(card_path.read_text(encoding="utf-8"))

@@ -8,7 +8,6 @@ base in NF4 through bitsandbytes, whose CPU backend also works, so CI runs the s
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -26,6 +25,8 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+
+from finetune.atomic import fsync_tree, replace_dir
 
 EMBEDDED = "embedded"
 DEFAULT_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -333,42 +334,12 @@ def save_adapter(
         peft_model.save_pretrained(str(scratch))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(scratch))
-        _fsync_tree(scratch)
-        _replace_dir(scratch, target)
+        fsync_tree(scratch)
+        replace_dir(scratch, target)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     return target
-
-
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(root)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems refuse fsync on directories
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    # rename() cannot replace a non-empty directory, so the old one is moved aside for a moment.
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        old.rmdir()
-        target.rename(old)
-    new.rename(target)
-    _fsync_dir(target.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_adapter(
