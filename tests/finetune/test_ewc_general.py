@@ -23,13 +23,9 @@ from finetune.train.model import LoraOptions, attach_lora, load_adapter, load_ba
 from finetune.train.perplexity import perplexity, text_blocks  # noqa: E402
 from finetune.train.runner import checkpoints, run  # noqa: E402
 from lsp.prompt import PROMPT_FORMAT_VERSION  # noqa: E402
+from tests.finetune.test_train_runner import ELIXIR  # noqa: E402
 from tests.finetune.tiny_model import build_tiny_llama  # noqa: E402
 
-ELIXIR = [
-    "defmodule Math do\n  def add(a, b), do: a + b\n  def double(x), do: x * 2\nend\n",
-    "Enum.map([1, 2, 3], fn x -> x * 2 end)\n|> Enum.sum()\n",
-    "defmodule Cart do\n  def total(items), do: Enum.sum(items)\nend\n",
-]
 SEQ = 64
 
 
