@@ -81,6 +81,13 @@ def _adapter(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path / "adapter_model.safetensors"))
 
 
+def _metric_rows(root: Path) -> list[dict[str, str]]:
+    """The run's metrics.csv as one dict per row."""
+    metrics = (root / "metrics.csv").read_text().splitlines()
+    header = metrics[0].split(",")
+    return [dict(zip(header, line.split(","), strict=True)) for line in metrics[1:]]
+
+
 def test_three_stages_continue_one_adapter_with_ewc(workspace: Path):
     config = _config(workspace, "full")
     card = run(config, say=lambda message: None)
@@ -92,9 +99,7 @@ def test_three_stages_continue_one_adapter_with_ewc(workspace: Path):
     adapters = [_adapter(root / f"stage{n}" / "adapter") for n in (1, 2, 3)]
     assert adapters[0].keys() == adapters[2].keys(), "one adapter through all stages"
     assert any(not torch.equal(adapters[0][k], adapters[1][k]) for k in adapters[0]), "stage 2 trained it further"
-    metrics = (root / "metrics.csv").read_text().splitlines()
-    header = metrics[0].split(",")
-    rows = [dict(zip(header, line.split(","), strict=True)) for line in metrics[1:]]
+    rows = _metric_rows(root)
     assert all(float(r["ewc_penalty"]) == 0 for r in rows if r["stage"] == "1"), "no penalty before a consolidation"
     assert any(float(r["ewc_penalty"]) > 0 for r in rows if r["stage"] == "2"), "EWC pulls stage 2 back"
     assert all((root / f"stage{n}.png").stat().st_size > 0 for n in (1, 2, 3))

@@ -18,12 +18,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from safetensors.torch import load_file  # noqa: E402
 
 from finetune.train.model import load_adapter, load_base  # noqa: E402
 from finetune.train.runner import run  # noqa: E402
 from finetune.train.unsloth_backend import hf_base_location, unsloth_installed  # noqa: E402
-from tests.finetune.test_train_runner import _config, _datasets  # noqa: E402
+from tests.finetune.test_train_runner import _adapter, _config, _datasets, _metric_rows  # noqa: E402
 from tests.finetune.tiny_model import build_tiny_llama  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,10 +49,6 @@ def results(workspace: Path) -> dict:
     return json.loads(out.read_text())
 
 
-def _adapter(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(path / "adapter_model.safetensors"))
-
-
 @needs_unsloth
 def test_three_stages_continue_one_adapter_through_unsloth(results: dict):
     full = results["three_stages"]
@@ -65,9 +60,7 @@ def test_three_stages_continue_one_adapter_through_unsloth(results: dict):
     adapters = [_adapter(root / f"stage{n}" / "adapter") for n in (1, 2, 3)]
     assert adapters[0].keys() == adapters[2].keys(), "one adapter through all stages"
     assert any(not torch.equal(adapters[0][k], adapters[1][k]) for k in adapters[0]), "stage 2 trained it further"
-    metrics = (root / "metrics.csv").read_text().splitlines()
-    header = metrics[0].split(",")
-    rows = [dict(zip(header, line.split(","), strict=True)) for line in metrics[1:]]
+    rows = _metric_rows(root)
     assert any(float(r["ewc_penalty"]) > 0 for r in rows if r["stage"] == "2"), "EWC is shared with the hf backend"
     assert card["stages"][2]["ssr"]["sampled"] == 3, "SSR generated through the Unsloth model"
 
