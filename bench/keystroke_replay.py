@@ -58,14 +58,17 @@ class RawBaseline:
             str(model), n_ctx=4096, n_threads=THREADS, n_threads_batch=THREADS, n_batch=512, verbose=False
         )
 
-    def run(self, segments: list[list], n_generate: int) -> float:
+    def run(self, segments: list[list], n_generate: int, stop_reason: str) -> float:
+        # A server call that ended on end-of-generation also sampled that token: the raw call samples
+        # as many tokens as the server did, so it does the same number of forward passes.
+        samples = n_generate + 1 if stop_reason == "eos" else max(n_generate, 1)
         started = time.perf_counter()
         tokens = [self.llm.token_bos()] if self.llm._model.add_bos_token() else []
         for text, special in segments:
             if text:
                 tokens += self.llm.tokenize(text.encode(), add_bos=False, special=special)
         for produced, _ in enumerate(self.llm.generate(tokens, temp=0.0, top_k=1, reset=True), start=1):
-            if produced >= max(n_generate, 1):
+            if produced >= samples:
                 break
         return (time.perf_counter() - started) * 1000
 
@@ -127,13 +130,18 @@ async def replay_file(
                 results["cache_ms"].append(answer.ms)
             continue
         call = after["lastModelCall"]
-        raw_ms = baseline.run(call["segments"], call["generatedTokens"])
+        raw_ms = baseline.run(call["segments"], call["generatedTokens"], call["stopReason"])
         results["model_ms"].append(answer.ms)
         results["raw_ms"].append(raw_ms)
         results["ratios"].append(answer.ms / raw_ms)
         results["calls"].append(
-            {"ms": round(answer.ms, 2), "raw_ms": round(raw_ms, 2), "generated": call["generatedTokens"],
-             "evaluated": call["evaluatedTokens"], "ratio": round(answer.ms / raw_ms, 3)}
+            {"file": path.name, "keystroke": index, "ms": round(answer.ms, 2), "raw_ms": round(raw_ms, 2),
+             # The model's own time inside the server: tells a slower llama.cpp call (contention) from
+             # time spent around it (JSON-RPC, prompt building, post-processing).
+             "server_model_ms": round(call["promptMs"] + call["generationMs"], 2),
+             "generated": call["generatedTokens"],
+             "evaluated": call["evaluatedTokens"], "stop": call["stopReason"],
+             "ratio": round(answer.ms / raw_ms, 3)}
         )
         results["prompt_tokens"] += call["promptTokens"]
         results["reused_tokens"] += call["reusedTokens"]
@@ -223,6 +231,9 @@ async def main() -> int:
     parser.add_argument("--max-keystrokes", type=int, default=120, help="per file")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--syntax-only", action="store_true", help="only the 5,000-line syntax timing")
+    parser.add_argument("--replay-only", action="store_true", help="skip the first-completion and syntax parts")
+    parser.add_argument("--settings", type=json.loads, default={},
+                        help='extra server settings as JSON, e.g. \'{"idioms": {"enabled": false}}\'')
     args = parser.parse_args()
     if args.syntax_only:
         print(json.dumps(syntax_timings(), indent=2))
@@ -248,13 +259,16 @@ async def main() -> int:
         "model": {"threads": THREADS},
         "logLevel": "warning",
     }
+    for section, values in args.settings.items():
+        settings[section] = {**settings.get(section, {}), **values} if isinstance(values, dict) else values
     session = await start_session(ROOT / "examples", settings)
     for path in files:
         await replay_file(session, baseline, path, args.max_keystrokes, results)
     await stop_session(session)
 
-    warm, cold = [], []
-    for prefill, bucket in ((True, warm), (False, cold)):
+    warm: list[float] = []
+    cold: list[float] = []
+    for prefill, bucket in ((True, warm), (False, cold)) if not args.replay_only else ():
         session = await start_session(
             ROOT / "examples", {**settings, "completion": {**settings["completion"], "prefill": prefill}}
         )
@@ -262,7 +276,7 @@ async def main() -> int:
             bucket.append(await first_completion(session, path, prefill))
         await stop_session(session)
 
-    syntax = syntax_timings()
+    syntax = syntax_timings() if not args.replay_only else None
     reuse = results["reused_tokens"] / max(results["prompt_tokens"], 1)
     summary = {
         "date": time.strftime("%Y-%m-%d"),

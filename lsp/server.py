@@ -12,19 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from lsp import __version__
 from lsp.actions.model_action import run_model_rewrite
 from lsp.actions.service import FIX_ALL_KIND, IdiomService, action_data, workspace_edit
+from lsp.backends.base import BackendError
 from lsp.completion.engine import CompletionEngine, uri_to_path
 from lsp.config import LOG_LEVELS, Settings, parse_settings
 from lsp.documents import Document, Position
-from lsp.models import create_backend
+from lsp.hotswap import ModelManager, pin_argument
 from lsp.prompt import PROMPT_FORMAT_VERSION
+from lsp.registry import RegistryError
 from lsp.syntax.parser import count_errors, make_parser
 
 STATUS_REQUEST = "devstralElixir/status"
+PIN_VERSION_REQUEST = "devstralElixir/pinVersion"
+PIN_VERSION_COMMAND = "devstralElixir.pinVersion"
 ELIXIR_LANGUAGES = {"elixir", "eelixir", "ex", "exs"}
 DIAGNOSTICS_RETRY_S = 0.1  # a completion is generating: look again shortly
 _MESSAGE_TYPES = {
@@ -42,7 +47,7 @@ class ElixirLanguageServer(LanguageServer):
         super().__init__("devstral-elixir-lsp", __version__)
         self.settings = Settings()
         self.engine = CompletionEngine(self.settings, self.log)
-        self.model_error: str | None = None
+        self.models = ModelManager(self.engine, self.show, self.log)
         self.idioms = IdiomService(self.log)
         self._diagnostic_timers: dict[str, asyncio.TimerHandle] = {}
         self._progress_ids = itertools.count(1)
@@ -160,26 +165,16 @@ class ElixirLanguageServer(LanguageServer):
         return action
 
     async def load_model(self) -> None:
-        self.engine.set_backend(None)
+        await self.models.configure(self.settings.model, self.engine.root)
+
+    async def pin_version(self, version: Any) -> dict[str, Any]:
+        """`devstralElixir/pinVersion`; failures become error responses that name the version."""
         try:
-            backend = await self.engine.run_in_worker(create_backend, self.settings.model)
-        except Exception as exc:  # BackendError, or anything unexpected: report, never crash
-            logger.exception("model load failed")
-            self.model_error = str(exc)
-            self.show("error", f"{exc}. Completions are off until the model setting is fixed.")
-            self.log("error", str(exc))
-            return
-        self.model_error = None
-        self.engine.set_backend(backend)  # type: ignore[arg-type]
-        info = self.engine.backend.info()  # type: ignore[union-attr]
-        if info.prompt_format and info.prompt_format != PROMPT_FORMAT_VERSION:
-            self.show(
-                "warning",
-                f"model {info.model} was trained for prompt format {info.prompt_format}; this server "
-                f"speaks {PROMPT_FORMAT_VERSION}. Completions may be poor.",
-            )
-        mode = "FIM" if info.fim else "prefix-only (no FIM tokens in the vocabulary)"
-        self.log("info", f"model {info.model} loaded via {info.backend}; {mode}")
+            return await self.models.pin_version(version)
+        except RegistryError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from exc
+        except BackendError as exc:
+            raise JsonRpcInternalError(str(exc)) from exc
 
     def status(self, uri: str | None = None, with_prompt: bool = False) -> dict[str, Any]:
         """`devstralElixir/status`; with a document URI it also describes that document."""
@@ -194,7 +189,8 @@ class ElixirLanguageServer(LanguageServer):
             "modelPath": str(getattr(backend, "model_path", "")) or None,
             "fim": info.fim is not None if info else None,
             "modelPromptFormat": info.prompt_format if info else None,
-            "modelError": self.model_error,
+            "modelError": self.models.model_error,
+            "registry": self.models.registry_status(),
             "documents": len(self.engine.documents),
             "requests": self.engine.stats.as_dict(),
             "lastPrefill": None
@@ -243,6 +239,11 @@ def last_model_call(engine: CompletionEngine) -> dict[str, Any] | None:
 server = ElixirLanguageServer()
 
 
+def _param(params: Any, name: str) -> Any:
+    """A custom request's parameter: pygls hands over unknown params as an object, or a dict."""
+    return getattr(params, name, None) or (params.get(name) if isinstance(params, dict) else None)
+
+
 def _position(position: types.Position) -> Position:
     return Position(position.line, position.character)
 
@@ -261,6 +262,7 @@ def initialize(ls: ElixirLanguageServer, params: types.InitializeParams) -> None
 @server.feature(types.INITIALIZED)
 async def initialized(ls: ElixirLanguageServer, params: types.InitializedParams) -> None:
     await ls.load_model()
+    ls.models.start_watching()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -388,13 +390,21 @@ async def code_action_resolve(ls: ElixirLanguageServer, action: types.CodeAction
 
 @server.feature(STATUS_REQUEST)
 def status(ls: ElixirLanguageServer, params: Any) -> dict[str, Any]:
-    def get(name: str) -> Any:
-        return getattr(params, name, None) or (params.get(name) if isinstance(params, dict) else None)
+    return ls.status(_param(params, "uri"), bool(_param(params, "withPrompt")))
 
-    return ls.status(get("uri"), bool(get("withPrompt")))
+
+@server.feature(PIN_VERSION_REQUEST)
+async def pin_version(ls: ElixirLanguageServer, params: Any) -> dict[str, Any]:
+    return await ls.pin_version(_param(params, "version"))
+
+
+@server.command(PIN_VERSION_COMMAND)
+async def pin_version_command(ls: ElixirLanguageServer, *arguments: Any) -> dict[str, Any]:
+    return await ls.pin_version(pin_argument(arguments))
 
 
 @server.feature(types.SHUTDOWN)
 def shutdown(ls: ElixirLanguageServer, params: Any) -> None:
+    ls.models.close()
     ls.engine.close()
     ls.idioms.close()

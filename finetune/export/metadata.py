@@ -19,9 +19,9 @@ from typing import Any
 import gguf
 
 from lsp.prompt import PROMPT_FORMAT_METADATA_KEY, PROMPT_FORMAT_VERSION
+from lsp.registry import sha256_file
 
 NAMESPACE = PROMPT_FORMAT_METADATA_KEY.split(".", 1)[0]
-_CHUNK = 1 << 20
 
 
 @functools.lru_cache(maxsize=4)
@@ -47,14 +47,6 @@ class BaseIdentity:
     name: str
     sha256: str
     digest_of: str  # "file" | "config+weights-manifest" | "hub-id"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def base_identity(source_kind: str, location: str) -> BaseIdentity:

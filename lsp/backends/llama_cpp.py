@@ -3,20 +3,64 @@
 Prompt evaluation is done here in small chunks (so a superseded request stops within one chunk) and
 reuses the KV cache for the longest common token prefix with the previous prompt; generation then runs
 through `Llama.generate`, which finds the whole prompt cached and only samples.
+
+A LoRA adapter (a registry version of kind "adapter") is applied at run time on top of the base GGUF.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 from lsp.backends.base import BackendError, BackendInfo, GenerationParams, GenerationResult, StopCheck
 from lsp.prompt import PROMPT_FORMAT_METADATA_KEY, FimTokens, Prompt
 
 # Small enough that cancellation is quick, large enough to keep prompt throughput.
 EVAL_CHUNK_TOKENS = 128
+
+
+_log_lines: list[str] = []
+# Created once and never freed: llama.cpp may still call a callback just after it was swapped out.
+_capture_callback: object | None = None
+
+
+@contextlib.contextmanager
+def _captured_llama_log(lib: ModuleType) -> Iterator[list[str]]:
+    """llama.cpp's log lines while inside: it says *why* it rejects an adapter only there (at a level
+    llama-cpp-python does not print), and the reason belongs in the message the user sees."""
+    global _capture_callback
+    try:
+        from llama_cpp._logger import llama_log_callback as default_callback
+    except ImportError:  # pragma: no cover - another llama-cpp-python layout: no capture
+        yield []
+        return
+    if _capture_callback is None:
+
+        @lib.llama_log_callback
+        def capture(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            _log_lines.append(text.decode("utf-8", errors="replace").strip())
+
+        _capture_callback = capture
+    _log_lines.clear()
+    lib.llama_log_set(_capture_callback, ctypes.c_void_p(0))
+    try:
+        yield _log_lines
+    finally:
+        lib.llama_log_set(default_callback, ctypes.c_void_p(0))
+
+
+def _failure_reason(lines: list[str]) -> str:
+    """`…: failed to apply lora adapter: tensor 'x' has incorrect shape (…)` → the part after the colon."""
+    for line in reversed(lines):
+        if "fail" in line or "error" in line:
+            return line.split(": ", 1)[-1]
+    return ""
 
 
 def _common_prefix(cached: list[int], tokens: list[int]) -> int:
@@ -29,7 +73,7 @@ def _common_prefix(cached: list[int], tokens: list[int]) -> int:
 
 
 class LlamaCppBackend:
-    def __init__(self, model_path: Path, n_ctx: int = 4096, threads: int = 0):
+    def __init__(self, model_path: Path, n_ctx: int = 4096, threads: int = 0, lora_path: Path | None = None):
         try:
             import llama_cpp
         except ImportError as exc:  # pragma: no cover - a broken install
@@ -55,9 +99,40 @@ class LlamaCppBackend:
             raise BackendError(f"{model_path} is a LoRA adapter, not a model; set it as an adapter instead")
         self._path = model_path
         self._metadata = metadata
+        self._lora_path = lora_path
+        if lora_path is not None:
+            self._apply_lora(lora_path)
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._fim = self._find_fim_tokens()
         self._lock = threading.Lock()
+
+    def _apply_lora(self, lora_path: Path) -> None:
+        """Load the adapter onto this model and context (what `Llama(lora_path=...)` does, keeping mmap).
+
+        `Llama(lora_path=...)` turns mmap off, so every base + adapter load would hold a private copy of
+        the base weights (+122 MB for the 98 MB embedded base); llama.cpp applies adapters at run time, so
+        the base can stay a shared read-only mapping. The model frees its adapters when it is freed.
+        """
+        lib = self._llama_cpp
+        with _captured_llama_log(lib) as log:
+            adapter = lib.llama_adapter_lora_init(self._llm.model, str(lora_path).encode("utf-8"))
+            reason = _failure_reason(log)
+        if not adapter:
+            self.close()
+            reason = reason or "not a LoRA GGUF, or its tensors do not fit this base"
+            raise BackendError(
+                f"llama.cpp rejected the LoRA adapter {lora_path} for base {self._path}: {reason}"
+            )
+        adapters = (lib.llama_adapter_lora_p_ctypes * 1)(adapter)
+        scales = (ctypes.c_float * 1)(1.0)
+        if lib.llama_set_adapters_lora(self._llm._ctx.ctx, adapters, 1, scales):
+            self.close()
+            raise BackendError(f"llama.cpp could not apply the LoRA adapter {lora_path} to {self._path}")
+        # The adapter's own name and prompt format describe what is served (the base's do not).
+        for key in ("general.name", PROMPT_FORMAT_METADATA_KEY):
+            buffer = ctypes.create_string_buffer(1024)
+            if lib.llama_adapter_meta_val_str(adapter, key.encode(), buffer, len(buffer)) > 0:
+                self._metadata[key] = buffer.value.decode("utf-8", errors="replace")
 
     # -- facts ------------------------------------------------------------------------------------------
     def _token_text(self, token: int) -> str:
@@ -86,6 +161,10 @@ class LlamaCppBackend:
     @property
     def model_path(self) -> Path:
         return self._path
+
+    @property
+    def lora_path(self) -> Path | None:
+        return self._lora_path
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))

@@ -103,6 +103,8 @@ class CompletionEngine:
     def __init__(self, settings: Settings, log: Callable[[str, str], None] | None = None):
         self.settings = settings
         self.backend: Backend | None = None
+        # Bumped by every set_backend: a result that comes back under another epoch is the old model's.
+        self.backend_epoch = 0
         self.documents: dict[str, Document] = {}
         self.root: Path | None = None
         self.stats = Stats()
@@ -129,12 +131,20 @@ class CompletionEngine:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def set_backend(self, backend: Backend | None) -> None:
+        """Serve new requests from `backend`; work already handed to the old one finishes on it.
+
+        Every call site reads `self.backend` when it submits work to the single worker, so whatever was
+        submitted before this call runs on the old backend, and its close, queued behind that work, runs
+        after it. Prefill and speculation for the old model are pointless now: cancel them.
+        """
         old, self.backend = self.backend, backend
+        self.backend_epoch += 1
+        self._cancel_background()
         self.cache.clear()
-        # Token counts belong to the backend's tokenizer.
+        # Token counts, and the snippets chosen by them, belong to the backend's tokenizer.
         self._budget_counter = LineTokenCounter(self.count_tokens)
+        self._snippet_caches.clear()
         if old is not None and old is not backend:
-            # Close on the worker so an in-flight generation finishes first.
             self._executor.submit(old.close)
 
     def count_tokens(self, text: str) -> int:
@@ -240,6 +250,7 @@ class CompletionEngine:
     async def _speculate(self, doc: Document, cursor_byte: int, offered: str) -> None:
         """Compute the completion that follows `offered`, as if the user accepted it (llama.vim)."""
         assert self.backend is not None
+        epoch = self.backend_epoch
         ticket = self._new_background_ticket("speculative")
         try:
             source = doc.source[:cursor_byte] + offered.encode("utf-8") + doc.source[cursor_byte:]
@@ -251,7 +262,7 @@ class CompletionEngine:
             return
         finally:
             self._background.discard(ticket)
-        if completion is not None and completion.text:
+        if completion is not None and completion.text and epoch == self.backend_epoch:
             self.stats.speculative += 1
             self.cache.put(*self._cache_key(accepted, new_cursor), completion.text)
 
@@ -335,6 +346,7 @@ class CompletionEngine:
             if ticket.cancel.is_set() or self._latest.get(key) is not ticket or doc.version != version:
                 self.stats.superseded += 1
                 return None
+            epoch = self.backend_epoch
             completion = await self._generate(doc, cursor_byte, ticket)
         except asyncio.CancelledError:
             ticket.cancel.set()
@@ -351,7 +363,9 @@ class CompletionEngine:
             self.stats.superseded += 1
             return None
         completion.latency_ms = (time.perf_counter() - started) * 1000
-        if completion.text:
+        # A request that was in flight across a model swap is answered, but the old model's text must
+        # not be offered again from the cache, nor speculated on.
+        if completion.text and epoch == self.backend_epoch:
             if settings.typed_ahead_cache:
                 self.cache.put(before, after, completion.text)
             if settings.speculative:

@@ -54,3 +54,18 @@ def test_booleans_are_not_numbers():
     assert settings.completion.max_tokens == Settings().completion.max_tokens
     assert settings.completion.prefill is True
     assert len(problems) == 2
+
+
+def test_registry_settings_are_typed_and_checked():
+    settings, problems = parse_settings(
+        {"model": {"registry": "~/reg", "channel": "beta", "registryPollMs": 250, "pin": "abc1"}}
+    )
+    assert problems == []
+    assert (settings.model.registry, settings.model.channel) == ("~/reg", "beta")
+    assert (settings.model.registry_poll_ms, settings.model.pin) == (250, "abc1")
+
+    settings, problems = parse_settings({"model": {"channel": "../x", "registryPollMs": 0, "registry": 3}})
+    assert (settings.model.channel, settings.model.registry_poll_ms, settings.model.registry) == ("stable", 1000, "")
+    text = "\n".join(problems)
+    for name in ("model.channel", "model.registryPollMs", "model.registry"):
+        assert name in text
