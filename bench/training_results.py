@@ -247,6 +247,8 @@ def arm_config(args: argparse.Namespace, workdir: Path, base: Path, arm: str, la
         stages[f"stage{stage}"] = {"max_steps": steps, "batch_size": args.batch, "grad_accum": 1}
     if args.stage1_lr:
         stages["stage1"]["lr"] = args.stage1_lr
+    if args.stage23_lr:
+        stages["stage2"]["lr"] = stages["stage3"]["lr"] = args.stage23_lr
     ewc: dict[str, Any] = {"enabled": False, "general_text": ""}
     if lam is not None:
         ewc = {"enabled": True, "lambda": lam, "general_text": "builtin", "general_samples": args.general_samples,
@@ -388,6 +390,7 @@ def main() -> None:
     parser.add_argument("--stage2-steps", type=int, default=30)
     parser.add_argument("--stage3-steps", type=int, default=30)
     parser.add_argument("--stage1-lr", type=float, default=0.0, help="0 = the shipped config's")
+    parser.add_argument("--stage23-lr", type=float, default=0.0, help="stages 2 and 3; 0 = the shipped config's")
     parser.add_argument("--lambdas", default="0.01,0.1,1,10", help="the EWC λ sweep of stage 1")
     parser.add_argument("--chosen-lambda", type=float, default=None, help="continue stages 2-3 with this λ")
     parser.add_argument("--fisher-samples", type=int, default=16, help="examples for each stage's Fisher")
