@@ -8,8 +8,10 @@ mangles the adapter; random B changes about a tenth of the top-1 tokens.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ pytest.importorskip("llama_cpp")
 
 from finetune.export.metadata import open_gguf_reader  # noqa: E402
 from finetune.export.pipeline import ExportOptions, export  # noqa: E402
+from finetune.registry import Registry  # noqa: E402
 from finetune.train.model import LoraOptions, attach_lora, load_base, save_adapter  # noqa: E402
 from lsp.models import embedded_model_path  # noqa: E402
 from lsp.prompt import PROMPT_FORMAT_VERSION  # noqa: E402
@@ -60,8 +63,15 @@ def _export(embedded: tuple, adapter: Path, out: Path, **settings: object) -> di
     return export(options, say=print, load=lambda: (copy.deepcopy(model), tokenizer))
 
 
-def test_adapter_gguf_loads_on_the_embedded_base_and_matches_torch(embedded: tuple, adapter: Path, tmp_path: Path) -> None:
-    report = _export(embedded, adapter, tmp_path / "out")
+@pytest.fixture(scope="module")
+def adapter_export(embedded: tuple, adapter: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
+    out = tmp_path_factory.mktemp("embedded-export") / "out"
+    yield out, _export(embedded, adapter, out)
+    shutil.rmtree(out)  # pytest keeps old temporary folders; these files are large
+
+
+def test_adapter_gguf_loads_on_the_embedded_base_and_matches_torch(adapter_export: tuple[Path, dict]) -> None:
+    _out, report = adapter_export
     checks = report["logits"]
     print("adapter route:", checks, report["adapter_effect"])
     assert checks["f16_base"]["passed"] and checks["f16_base"]["top1_agreement"] >= 0.99
@@ -71,7 +81,52 @@ def test_adapter_gguf_loads_on_the_embedded_base_and_matches_torch(embedded: tup
     served, alone = checks["served_base"], checks["served_base_without_adapter"]
     assert served["top1_agreement"] >= alone["top1_agreement"] - 0.03
     assert served["max_abs_diff"] < 2 * alone["max_abs_diff"] + 0.5
-    shutil.rmtree(tmp_path / "out")  # pytest keeps old temporary folders; these files are large
+
+
+def test_exported_adapter_promoted_by_the_cli_is_served_by_the_running_server(
+    adapter_export: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """The whole loop of docs/deploy.md: `finetune export` output → `finetune registry promote` → a server
+    that was already running serves base + adapter, exactly as llama-cpp-python's own lora_path loading."""
+    from typer.testing import CliRunner
+
+    from finetune.cli import app
+    from lsp.driver import start_session, stop_session
+    from tests.e2e.test_hot_swap import CURSOR, TEXT, reference
+
+    out, _report = adapter_export
+    registry = tmp_path / "registry"
+    document = tmp_path / "cart.ex"
+
+    async def promote_while_serving() -> tuple[dict, dict, str]:
+        settings = {
+            "model": {"registry": str(registry), "registryPollMs": 100},
+            "completion": {"debounceMs": 0, "maxTokens": 8, "speculative": False, "typedAheadCache": False},
+        }
+        session = await start_session(tmp_path, settings)
+        try:
+            uri = await session.open(document, TEXT)
+            await session.inline(uri, *CURSOR)
+            before = await session.status(with_prompt=True)
+            promoted = CliRunner().invoke(
+                app, ["registry", "promote", str(out), "--registry", str(registry), "--base", "embedded"]
+            )
+            assert promoted.exit_code == 0, promoted.output
+            version = Registry(registry).list()[0][0].id
+            for _ in range(600):
+                if (await session.status())["registry"]["activeVersion"] == version:
+                    break
+                await asyncio.sleep(0.1)
+            await session.inline(uri, *CURSOR)
+            return before, await session.status(with_prompt=True), version
+        finally:
+            await stop_session(session)
+
+    before, after, version = asyncio.run(promote_while_serving())
+    assert before["registry"]["activeVersion"] is None and after["registry"]["activeVersion"] == version
+    assert before["lastModelCall"]["text"] == reference(None, before["lastModelCall"]["segments"])
+    call = after["lastModelCall"]
+    assert call["text"] == reference(out / "adapter.gguf", call["segments"])
 
 
 def test_merged_f16_q8_q4_load_generate_and_carry_the_tokenizer(embedded: tuple, adapter: Path, tmp_path: Path) -> None:

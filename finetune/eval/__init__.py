@@ -1,0 +1,1 @@
+"""`finetune eval`: problems, sandboxed execution, pass@k, metrics and reports."""

@@ -1,0 +1,201 @@
+"""Metrics of generated Elixir beyond pass@k.
+
+Static ones read the code with the server's own tree-sitter grammar and idiom rules (no execution):
+parses, idiom findings per 100 lines, pipes, pattern matches. Tool ones (`compiles`, `formatted`) run
+`elixirc` / `mix format` on untrusted code, so they take a `run` callable (the eval sandbox). Reference
+metrics for FIM/next-line cases: exact match, edit similarity, chrF (sacrebleu).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from typing import Any
+
+import tree_sitter
+
+from lsp.config import IdiomSettings
+from lsp.idioms.base import Rule
+from lsp.idioms.engine import checked_findings
+from lsp.idioms.registry import active_rules
+from lsp.syntax.parser import count_errors, make_parser
+
+# (argv, files written into the run's directory) -> (exit code or None when killed, output)
+Runner = Callable[[list[str], dict[str, str]], tuple[int | None, str]]
+# What a destructuring `=` / `<-` or a pattern in a function head looks like (not a bare variable).
+_STRUCTURED = frozenset({"tuple", "list", "map", "struct", "bitstring", "string", "charlist", "atom",
+                         "integer", "float", "boolean", "nil", "quoted_atom"})
+_CLAUSE_OWNERS = frozenset({"case", "receive", "with", "fn"})
+_DEFINITIONS = frozenset({"def", "defp", "defmacro", "defmacrop"})
+ELIXIR_FOR_RULES = (1, 14)  # the rule set of the oldest supported Elixir: findings stay comparable
+
+
+@dataclass(frozen=True)
+class StaticMetrics:
+    parses: bool  # no ERROR/MISSING node
+    syntax_errors: int
+    lines: int  # non-blank lines
+    idiom_findings: int
+    idiom_per_100_lines: float
+    pipes: int
+    pattern_matches: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@cache
+def default_rules() -> tuple[Rule, ...]:
+    return active_rules(IdiomSettings(), ELIXIR_FOR_RULES)
+
+
+def _text(node: tree_sitter.Node) -> str:
+    return node.text.decode("utf-8", "replace") if node.text is not None else ""
+
+
+def _call_name(node: tree_sitter.Node) -> str:
+    target = node.child_by_field_name("target")
+    return _text(target) if target is not None and target.type == "identifier" else ""
+
+
+def _operator(node: tree_sitter.Node) -> str:
+    operator = node.child_by_field_name("operator")
+    return _text(operator) if operator is not None else ""
+
+
+def _structured(node: tree_sitter.Node | None) -> bool:
+    if node is None:
+        return False
+    if node.type == "binary_operator" and _operator(node) in ("=", "|", "<>"):
+        return True  # `{:ok, x} = y` as an argument, `[h | t]`, `"a" <> rest`
+    return node.type in _STRUCTURED
+
+
+def _head_patterns(definition: tree_sitter.Node) -> int:
+    """Structured arguments in a def/defp head: `def f({:ok, x}, [h | t])` counts 2."""
+    arguments = next((c for c in definition.named_children if c.type == "arguments"), None)
+    head = arguments.named_children[0] if arguments is not None and arguments.named_children else None
+    if head is not None and head.type == "binary_operator" and _operator(head) == "when":
+        head = head.child_by_field_name("left")
+    if head is None or head.type != "call":
+        return 0
+    params = next((c for c in head.named_children if c.type == "arguments"), None)
+    return sum(_structured(p) for p in params.named_children) if params is not None else 0
+
+
+def _in_definition_head(node: tree_sitter.Node) -> bool:
+    """`node` is an argument of the head call of a def/defp (`def f(node)`, also under `when`)."""
+    head = node.parent.parent if node.parent is not None and node.parent.type == "arguments" else None
+    if head is None or head.type != "call":
+        return False
+    outer = head.parent
+    if outer is not None and outer.type == "binary_operator" and _operator(outer) == "when":
+        outer = outer.parent
+    definition = outer.parent if outer is not None and outer.type == "arguments" else None
+    return definition is not None and definition.type == "call" and _call_name(definition) in _DEFINITIONS
+
+
+def _is_match_clause(clause: tree_sitter.Node) -> bool:
+    """A `->` clause that matches a pattern: of an fn, or of case/receive/with (not cond)."""
+    parent = clause.parent
+    if parent is None:
+        return False
+    if parent.type == "anonymous_function":
+        return True
+    owner = parent.parent
+    return owner is not None and owner.type == "call" and _call_name(owner) in _CLAUSE_OWNERS
+
+
+def _walk(root: tree_sitter.Node) -> Iterable[tree_sitter.Node]:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.named_children))
+
+
+def count_usage(root: tree_sitter.Node) -> tuple[int, int]:
+    """(pipes, pattern matches). A pattern match is a destructuring `=` or `<-` (left side not a bare
+    variable), a clause of case/receive/with-else/fn, or a structured argument in a function head."""
+    pipes = matches = 0
+    for node in _walk(root):
+        if node.type == "binary_operator":
+            operator = _operator(node)
+            if operator == "|>":
+                pipes += 1
+            elif operator in ("=", "<-") and _structured(node.child_by_field_name("left")):
+                # `def f({:ok, x} = y)` is counted once, as a pattern in the head.
+                matches += not _in_definition_head(node)
+        elif node.type == "stab_clause":
+            matches += _is_match_clause(node)
+        elif node.type == "call" and _call_name(node) in _DEFINITIONS:
+            matches += _head_patterns(node)
+    return pipes, matches
+
+
+def static_metrics(code: str, rules: Sequence[Rule] | None = None) -> StaticMetrics:
+    source = code.encode("utf-8")
+    tree = make_parser().parse(source)
+    errors = count_errors(tree.root_node)
+    lines = sum(1 for line in code.splitlines() if line.strip())
+    findings = len(checked_findings(rules if rules is not None else default_rules(), tree, source))
+    pipes, matches = count_usage(tree.root_node)
+    return StaticMetrics(
+        parses=errors == 0,
+        syntax_errors=errors,
+        lines=lines,
+        idiom_findings=findings,
+        idiom_per_100_lines=round(100.0 * findings / lines, 3) if lines else 0.0,
+        pipes=pipes,
+        pattern_matches=matches,
+    )
+
+
+# -- tools (untrusted code: through the sandbox's runner) -----------------------------------------------
+
+
+def compiles(code: str, run: Runner) -> tuple[bool, str]:
+    """`elixirc --warnings-as-errors`: any warning (unused variable, undefined function…) fails."""
+    exit_code, output = run(["elixirc", "--warnings-as-errors", "-o", "ebin", "code.ex"], {"code.ex": code})
+    return exit_code == 0, output
+
+
+def formatted(code: str, run: Runner) -> bool:
+    """`mix format --check-formatted` with the default formatter options (no project)."""
+    exit_code, _output = run(["mix", "format", "--check-formatted", "code.ex"], {"code.ex": code})
+    return exit_code == 0
+
+
+# -- reference metrics (FIM / next line) ------------------------------------------------------------------
+
+
+def exact_match(hypothesis: str, reference: str) -> bool:
+    return hypothesis.rstrip() == reference.rstrip()
+
+
+def edit_similarity(hypothesis: str, reference: str) -> float:
+    """1 − Levenshtein distance / length of the longer string (1.0 for two empty strings)."""
+    a, b = hypothesis.rstrip(), reference.rstrip()
+    if not a and not b:
+        return 1.0
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return 1.0 - previous[-1] / max(len(a), len(b))
+
+
+def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus chrF (sacrebleu's defaults: character 6-grams, β = 2), 0–100."""
+    from sacrebleu.metrics import CHRF
+
+    return float(CHRF().corpus_score(list(hypotheses), [list(references)]).score)
+
+
+def sentence_chrf(hypothesis: str, reference: str) -> float:
+    from sacrebleu.metrics import CHRF
+
+    return float(CHRF().sentence_score(hypothesis, [reference]).score)
