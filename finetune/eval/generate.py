@@ -1,0 +1,137 @@
+"""Completions for eval problems through the server's own backends, prompt format and post-processing.
+
+One generation per sample, scored two ways:
+- **raw** (MultiPL-E's protocol): the text cut at the problem's stop tokens; the model must close the
+  function and the module itself;
+- **post-processed** (what the editor would show): the server's `postprocess` with the cursor in the
+  function body of a file whose function and module are already closed below it (as when a body is written
+  into an existing stub), so the closers are the suffix and are appended after the completion.
+
+The prompt is the server's format (`lsp.prompt.render_completion_prompt`) with the problem as the prefix of
+a file `<name>.exs` and no suffix, so a fine-tuned model sees what it was trained on and the raw protocol
+stays MultiPL-E's (nothing after the cursor).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from finetune.eval.problems import cut_at_stop_tokens
+from lsp.backends.base import Backend, GenerationParams
+from lsp.completion.postprocess import close_open_blocks, postprocess
+from lsp.config import ModelSettings
+from lsp.models import create_backend, plan_model
+from lsp.prompt import Prompt, PromptInput, render_completion_prompt
+from lsp.registry import resolve_version
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    samples: int = 1
+    temperature: float = 0.0
+    max_tokens: int = 384
+    time_budget_ms: int = 0  # 0 = none; a sample that hits it is scored as it stands
+
+
+@dataclass(frozen=True)
+class Sample:
+    raw: str  # cut at the stop tokens: MultiPL-E's completion
+    processed: str  # post-processed + the skeleton's closers
+    generated_tokens: int
+    seconds: float
+    stop_reason: str
+
+
+@dataclass
+class ProblemSamples:
+    name: str
+    samples: list[Sample] = field(default_factory=list)
+
+
+def skeleton_closers(prompt: str) -> str:
+    """What closes the blocks a prompt leaves open ("\\n  end\\nend" after `defmodule … def f do`)."""
+    closed = close_open_blocks(prompt, "", "")
+    return closed[len(prompt.rstrip()) :] if closed is not None else ""
+
+
+def problem_prompt(name: str, prompt: str, backend: Backend) -> Prompt:
+    return render_completion_prompt(PromptInput(path=f"{name}.exs", prefix=prompt), backend.info().fim)
+
+
+def process(raw_text: str, prompt: str) -> str:
+    """The completion the server would offer in the closed stub, followed by the stub's closers."""
+    closers = skeleton_closers(prompt)
+    offered = postprocess(raw_text, prompt, closers + "\n").text
+    return offered + closers
+
+
+def generate_samples(
+    backend: Backend,
+    name: str,
+    prompt: str,
+    stop_tokens: Sequence[str],
+    settings: GenerationSettings,
+    cancel: threading.Event | None = None,
+) -> ProblemSamples:
+    rendered = problem_prompt(name, prompt, backend)
+    params = GenerationParams(settings.max_tokens, settings.temperature, settings.time_budget_ms)
+    result = ProblemSamples(name)
+    stop_check: Callable[[str], bool] = lambda text: any(token in text for token in stop_tokens)  # noqa: E731
+    for _ in range(settings.samples):
+        started = time.perf_counter()
+        generation = backend.generate(rendered, params, stop_check, cancel or threading.Event())
+        result.samples.append(
+            Sample(
+                raw=cut_at_stop_tokens(generation.text, stop_tokens),
+                processed=process(generation.text, prompt),
+                generated_tokens=generation.generated_tokens,
+                seconds=time.perf_counter() - started,
+                stop_reason=generation.stop_reason,
+            )
+        )
+    return result
+
+
+# -- which model ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """`--model GGUF [--adapter GGUF]`, `--registry VERSION` (with `--registry-root`), or `--endpoint URL`."""
+
+    model: Path | None = None
+    adapter: Path | None = None
+    registry_version: str = ""
+    registry_root: Path | None = None
+    endpoint: str = ""
+    endpoint_model: str = ""
+    threads: int = 0
+    n_ctx: int = 4096
+
+    def label(self) -> str:
+        if self.endpoint:
+            return f"{self.endpoint_model or 'model'} @ {self.endpoint}"
+        if self.registry_version:
+            return f"registry {self.registry_version}"
+        base = self.model.name if self.model is not None else "embedded"
+        return f"{base} + {self.adapter.name}" if self.adapter is not None else base
+
+
+def open_backend(choice: ModelChoice) -> Backend:
+    """The backend for a model choice; BackendError / RegistryError say what is wrong."""
+    if choice.endpoint:
+        settings = ModelSettings(backend="openai_compat", url=choice.endpoint, name=choice.endpoint_model,
+                                 timeout_s=120.0, n_ctx=choice.n_ctx)
+        return create_backend(settings)
+    settings = ModelSettings(path=str(choice.model or ""), threads=choice.threads, n_ctx=choice.n_ctx)
+    if choice.registry_version:
+        if choice.registry_root is None:
+            raise ValueError("--registry VERSION needs the registry folder (--registry-root or $DEVSTRAL_REGISTRY)")
+        manifest = resolve_version(choice.registry_root, choice.registry_version)
+        spec = plan_model(settings, choice.registry_root, manifest)
+        return create_backend(settings, spec.model_path, spec.lora_path)
+    return create_backend(settings, None, choice.adapter)
