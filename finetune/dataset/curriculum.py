@@ -29,12 +29,12 @@ from typing import Any
 
 import tree_sitter
 
-from finetune.dataset.tasks.common import make_sample, walk
+from finetune.dataset.tasks.common import make_sample
 from finetune.records import Block, Record
 from finetune.sources.iex import IexStep, is_iex_session, split_iex_session
 from lsp.idioms.nodes import call_parts, operator
 from lsp.prompt import REWRITE_END, PromptInput, render_header
-from lsp.syntax.parser import make_parser
+from lsp.syntax.parser import descendants, make_parser
 
 WEIGHTS = {"position": 0.35, "constructs": 0.30, "code_density": 0.20, "length": 0.15}
 CONSTRUCTS_FOR_FULL_SCORE = 12
@@ -80,7 +80,7 @@ def constructs_in(code: str, parser: tree_sitter.Parser | None = None) -> frozen
     source = code.encode("utf-8")
     tree = (parser or make_parser()).parse(source)
     found: set[str] = set()
-    for node in walk(tree.root_node):
+    for node in descendants(tree.root_node):
         key = node.type
         if node.type in ("binary_operator", "unary_operator"):
             key = f"{node.type}:{operator(node)}"

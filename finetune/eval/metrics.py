@@ -8,7 +8,7 @@ metrics for FIM/next-line cases: exact match, edit similarity, chrF (sacrebleu).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
@@ -19,7 +19,7 @@ from lsp.config import IdiomSettings
 from lsp.idioms.base import Rule
 from lsp.idioms.engine import checked_findings
 from lsp.idioms.registry import active_rules
-from lsp.syntax.parser import count_errors, make_parser
+from lsp.syntax.parser import count_errors, descendants, make_parser
 
 # (argv, files written into the run's directory) -> (exit code or None when killed, output)
 Runner = Callable[[list[str], dict[str, str]], tuple[int | None, str]]
@@ -107,19 +107,11 @@ def _is_match_clause(clause: tree_sitter.Node) -> bool:
     return owner is not None and owner.type == "call" and _call_name(owner) in _CLAUSE_OWNERS
 
 
-def _walk(root: tree_sitter.Node) -> Iterable[tree_sitter.Node]:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.named_children))
-
-
 def count_usage(root: tree_sitter.Node) -> tuple[int, int]:
     """(pipes, pattern matches). A pattern match is a destructuring `=` or `<-` (left side not a bare
     variable), a clause of case/receive/with-else/fn, or a structured argument in a function head."""
     pipes = matches = 0
-    for node in _walk(root):
+    for node in descendants(root):
         if node.type == "binary_operator":
             operator = _operator(node)
             if operator == "|>":

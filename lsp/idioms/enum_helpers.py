@@ -8,7 +8,6 @@ steps can be composed into one function.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lsp.idioms.base import Edit, Match
@@ -23,6 +22,7 @@ from lsp.idioms.nodes import (
     text,
     unwrap_parens,
 )
+from lsp.syntax.parser import descendants
 
 # Binding strength of Elixir's binary operators (higher binds tighter); from the Elixir operator table.
 _LEVELS: tuple[tuple[str, ...], ...] = (
@@ -91,14 +91,6 @@ def _binding(source: bytes, node: Node) -> tuple[int, str | None]:
         paren_less = parts is not None and parts.arguments is not None and not parts.parens
         return (LOOSEST if paren_less else ATOM), None
     return (ATOM if node.type in ATOMIC_TYPES else LOOSEST), None
-
-
-def descendants(node: Node) -> Iterator[Node]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
 
 
 def contains_comment(node: Node, start: int | None = None, end: int | None = None) -> bool:

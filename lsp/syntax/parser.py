@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -42,3 +43,12 @@ def count_errors(node: tree_sitter.Node, start_byte: int = 0, end_byte: int | No
         return 0
     own = 1 if (node.is_error or node.is_missing) else 0
     return own + sum(count_errors(child, start_byte, end) for child in node.children)
+
+
+def descendants(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
+    """`node` and everything under it, in document order (iterative: deep trees do not recurse)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))

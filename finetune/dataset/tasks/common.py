@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -187,12 +186,6 @@ def attributes_start(source: bytes, definition: Definition) -> int | None:
     return min(starts) if starts else None
 
 
-def walk(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
 
 
 def decode(source: bytes, start: int, end: int) -> str:

@@ -25,7 +25,6 @@ from finetune.dataset.tasks.common import (
     parse,
     parsed_elixir,
     record_path,
-    walk,
 )
 from finetune.records import Record
 from lsp.actions.model_rewrite import context_lines, find_target
@@ -35,6 +34,7 @@ from lsp.idioms.engine import apply_edits, checked_findings, fix_all
 from lsp.idioms.nodes import ATOMIC_TYPES, call_parts, is_pipe, keyword_pairs, operator, text
 from lsp.idioms.registry import DEFAULT_ELIXIR_VERSION, active_rules, rule_by_id
 from lsp.prompt import RewriteInput, render_rewrite_example
+from lsp.syntax.parser import descendants
 
 Node = tree_sitter.Node
 # Operators looser than any comparison or pipe: an inverse that yields a pipe or comparison may stand there.
@@ -249,7 +249,7 @@ def inverse_pairs(
         if fix_all(rules, tree, source, (definition.start, definition.end)).applied:
             continue  # not idiomatic yet: its forward pair covers it
         original = decode(source, definition.start, definition.end)
-        for node in walk(definition.node):
+        for node in descendants(definition.node):
             for rule_id, inverse in inverses.items():
                 edit = inverse(source, node)
                 if edit is None:

@@ -24,12 +24,12 @@ from finetune.dataset.tasks.common import (
     make_sample,
     parse,
     record_path,
-    walk,
 )
 from finetune.records import Record
 from lsp.idioms.nodes import call_parts, indentation, is_pipe, line_start
 from lsp.prompt import PromptInput, Snippet, render_training_example
 from lsp.syntax.context import module_outline
+from lsp.syntax.parser import descendants
 
 _LIB_SEGMENT = re.compile(r"(^|/)lib/")
 
@@ -77,7 +77,7 @@ class ExUnitTest:
 def exunit_tests(tree: tree_sitter.Tree, source: bytes) -> list[ExUnitTest]:
     """`test "..." do ... end` blocks at any depth (inside `describe` too)."""
     blocks = []
-    for node in walk(tree.root_node):
+    for node in descendants(tree.root_node):
         parts = call_parts(source, node) if node.type == "call" else None
         if parts is None or parts.module is not None or parts.name != "test" or parts.do_block is None:
             continue
@@ -91,7 +91,7 @@ def exunit_tests(tree: tree_sitter.Tree, source: bytes) -> list[ExUnitTest]:
 def _calls(source: bytes, block: ExUnitTest, modules: set[str], imported: bool) -> set[tuple[str, int]]:
     """(name, arity) of calls in the test to the module (by full or aliased name, or bare when imported)."""
     found = set()
-    for node in walk(block.node):
+    for node in descendants(block.node):
         parts = call_parts(source, node) if node.type == "call" else None
         if parts is None:
             continue
@@ -109,7 +109,7 @@ def _module_names(tree: tree_sitter.Tree, source: bytes) -> list[str]:
 def _test_module_head_end(source: bytes, blocks: list[ExUnitTest], tree: tree_sitter.Tree) -> int:
     """Where the test module's head ends: the line of the first `test` or `describe`."""
     first = min(block.start for block in blocks)
-    for node in walk(tree.root_node):
+    for node in descendants(tree.root_node):
         parts = call_parts(source, node) if node.type == "call" else None
         if parts is not None and parts.module is None and parts.name == "describe" and parts.do_block is not None:
             first = min(first, line_start(source, node.start_byte))
