@@ -8,21 +8,20 @@ metrics for FIM/next-line cases: exact match, edit similarity, chrF (sacrebleu).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
 import tree_sitter
 
+from finetune.eval.sandbox import Runner
 from lsp.config import IdiomSettings
 from lsp.idioms.base import Rule
 from lsp.idioms.engine import checked_findings
 from lsp.idioms.registry import active_rules
 from lsp.syntax.parser import count_errors, descendants, make_parser
 
-# (argv, files written into the run's directory) -> (exit code or None when killed, output)
-Runner = Callable[[list[str], dict[str, str]], tuple[int | None, str]]
 # What a destructuring `=` / `<-` or a pattern in a function head looks like (not a bare variable).
 _STRUCTURED = frozenset({"tuple", "list", "map", "struct", "bitstring", "string", "charlist", "atom",
                          "integer", "float", "boolean", "nil", "quoted_atom"})

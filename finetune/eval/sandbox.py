@@ -514,6 +514,8 @@ def _signal_name(number: int) -> str:
         return str(number)  # a real-time signal has no name
 
 
+# (argv, files written into the run's directory) -> (exit code or None when killed, output): what the
+# tool metrics (finetune/eval/metrics.py: compiles, formatted) run untrusted code with.
 Runner = Callable[[list[str], dict[str, str]], tuple[int | None, str]]
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from finetune.eval.metrics import (
     chrf,
+    compiles,
     count_usage,
     edit_similarity,
     exact_match,
+    formatted,
     sentence_chrf,
     static_metrics,
 )
+from finetune.eval.sandbox import Limits, make_runner
 from lsp.syntax.parser import make_parser
 
 IDIOMATIC = """defmodule Shop.Totals do
@@ -96,3 +101,13 @@ def test_reference_metrics() -> None:
     assert 0 <= far < near < 100
     assert chrf(["a |> b()", "c"], ["a |> b()", "c"]) == pytest.approx(100.0)
     assert chrf(["zzz"], ["a |> b()"]) < 10
+
+
+@pytest.mark.skipif(shutil.which("elixir") is None, reason="needs Debian's elixir (elixirc, mix) on PATH")
+def test_compiles_and_formatted_run_the_real_tools_in_the_sandbox() -> None:
+    run = make_runner(Limits(timeout_s=60))
+    assert compiles(IDIOMATIC, run)[0]
+    ok, output = compiles(IDIOMATIC.replace("def total({:error", "def total({:error, unused} = _e, x), do: x\n  def total({:error"), run)
+    assert not ok and "unused" in output  # --warnings-as-errors: an unused variable fails
+    assert formatted(IDIOMATIC, run)
+    assert not formatted(IDIOMATIC.replace("    items\n", "    items   \n").replace("|> Enum.sum()", "|>Enum.sum( )"), run)
