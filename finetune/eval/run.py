@@ -39,9 +39,8 @@ class EvalOptions:
     completions: Path | None = None  # score these instead of generating
 
 
-def load_all(paths: Sequence[Path], limit: int) -> list[Problem]:
-    problems = [problem for path in paths for problem in load_problems(path)]
-    return problems[:limit] if limit else problems
+def load_all(paths: Sequence[Path]) -> list[Problem]:
+    return [problem for path in paths for problem in load_problems(path)]
 
 
 def mean_metrics(problems: Sequence[Problem], completions: dict[str, list[str]]) -> dict[str, float]:
@@ -54,13 +53,17 @@ def mean_metrics(problems: Sequence[Problem], completions: dict[str, list[str]])
 
 
 def evaluate(options: EvalOptions, choice: ModelChoice | None, say: Callable[[str], None] = print) -> dict[str, Any]:
-    problems = load_all(options.problems, options.limit)
+    every = load_all(options.problems)
+    problems = every[: options.limit] if options.limit else every
     started = time.perf_counter()
     per_mode: dict[str, dict[str, list[str]]]
     generation: dict[str, Any] = {}
     if options.completions is not None:
         given = load_completions(options.completions)
-        per_mode = {"given": {name: texts for name, texts in given.items() if name in {p.name for p in problems}}}
+        # Completions for problems that --limit left out are skipped; unknown names still reach the
+        # scorer, which names them as errors.
+        left_out = {problem.name for problem in every[len(problems) :]}
+        per_mode = {"given": {name: texts for name, texts in given.items() if name not in left_out}}
         label = str(options.completions)
     else:
         assert choice is not None

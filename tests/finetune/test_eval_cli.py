@@ -54,6 +54,10 @@ def test_bad_input_is_named(tmp_path: Path) -> None:
     assert code == 2 and "bad.jsonl:1" in output and "prompt" in output
     code, output = run_cli("--k", "one", "--out", str(tmp_path / "o"))
     assert code == 2 and "--k" in output
+    unknown = tmp_path / "unknown.jsonl"
+    unknown.write_text('{"name": "no_such_problem", "completion": "1"}\n', encoding="utf-8")
+    code, output = run_cli("--completions", str(unknown), "--limit", "2", "--out", str(tmp_path / "o"))
+    assert code == 2 and "no_such_problem" in output
 
 
 @pytest.mark.slow
