@@ -27,16 +27,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from finetune.export.pipeline import ExportOptions, export  # noqa: E402
-from finetune.train.model import LoraOptions, attach_lora, load_base, save_adapter  # noqa: E402
+from finetune.train.model import LoraOptions, attach_lora, load_base, randomize_lora_b, save_adapter  # noqa: E402
 
 
 def random_adapter(model: Any, out: Path, scale: float, seed: int) -> Path:
     peft_model = attach_lora(copy.deepcopy(model), LoraOptions(r=8, alpha=16, gradient_checkpointing=False))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, parameter in peft_model.named_parameters():
-            if "lora_B" in name:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
+    randomize_lora_b(peft_model, scale, seed)
     return save_adapter(peft_model, out)
 
 

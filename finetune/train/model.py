@@ -316,6 +316,17 @@ def adapter_parameters(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     }
 
 
+def randomize_lora_b(peft_model: PeftModel, scale: float, seed: int) -> PeftModel:
+    """Give every lora_B random values (std `scale`): a fresh B is zero, an adapter that changes nothing,
+    which any exporter would "pass"; export checks and benchmarks use this instead."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
+    return peft_model
+
+
 def save_adapter(
     model: torch.nn.Module, directory: str | os.PathLike[str], *, tokenizer: PreTrainedTokenizerBase | None = None
 ) -> Path:

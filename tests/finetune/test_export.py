@@ -30,7 +30,7 @@ from finetune.export.gguf_names import TensorNames, UnsupportedModelError, arch_
 from finetune.export.metadata import read_gguf_metadata  # noqa: E402
 from finetune.export.pipeline import ExportError, ExportOptions, export  # noqa: E402
 from finetune.export.tokenizer import detect_pre_tokenizer  # noqa: E402
-from finetune.train.model import LoraOptions, attach_lora, load_base, save_adapter  # noqa: E402
+from finetune.train.model import LoraOptions, attach_lora, load_base, randomize_lora_b, save_adapter  # noqa: E402
 from lsp.prompt import PROMPT_FORMAT_METADATA_KEY, PROMPT_FORMAT_VERSION  # noqa: E402
 from tests.finetune.tiny_model import build_tiny_llama, tiny_tokenizer  # noqa: E402
 
@@ -61,11 +61,7 @@ def _make_adapter(base: Path, out: Path, *, scale: float = 0.5, seed: int = 0, *
     model, _tokenizer = load_base(str(base))
     options = LoraOptions(r=4, alpha=8, gradient_checkpointing=False, **lora)  # type: ignore[arg-type]
     peft_model = attach_lora(model, options)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, parameter in peft_model.named_parameters():
-            if "lora_B" in name:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
+    randomize_lora_b(peft_model, scale, seed)
     return save_adapter(peft_model, out)
 
 

@@ -24,7 +24,7 @@ pytest.importorskip("llama_cpp")
 from finetune.export.metadata import open_gguf_reader  # noqa: E402
 from finetune.export.pipeline import ExportOptions, export  # noqa: E402
 from finetune.registry import Registry  # noqa: E402
-from finetune.train.model import LoraOptions, attach_lora, load_base, save_adapter  # noqa: E402
+from finetune.train.model import LoraOptions, attach_lora, load_base, randomize_lora_b, save_adapter  # noqa: E402
 from lsp.models import embedded_model_path  # noqa: E402
 from lsp.prompt import PROMPT_FORMAT_VERSION  # noqa: E402
 
@@ -49,11 +49,7 @@ def embedded() -> tuple[object, object]:
 def adapter(embedded: tuple, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = copy.deepcopy(embedded[0])
     peft_model = attach_lora(model, LoraOptions(r=8, alpha=16, gradient_checkpointing=False))
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, parameter in peft_model.named_parameters():
-            if "lora_B" in name:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    randomize_lora_b(peft_model, 0.02, 0)
     return save_adapter(peft_model, tmp_path_factory.mktemp("embedded-adapter") / "adapter")
 
 
