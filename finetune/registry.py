@@ -32,6 +32,7 @@ from typing import Any
 from finetune.atomic import fsync_dir, fsync_tree
 from lsp.prompt import PROMPT_FORMAT_METADATA_KEY, PROMPT_FORMAT_VERSION
 from lsp.registry import (
+    CHANNEL_NAME,
     CHANNELS_DIR,
     DEFAULT_CHANNEL,
     LOCK_FILE,
@@ -44,6 +45,7 @@ from lsp.registry import (
     VersionManifest,
     channel_file,
     read_channel,
+    read_json_object,
     read_manifest,
     resolve_version,
     sha256_file,
@@ -63,7 +65,6 @@ __all__ = [
 ROOT_ENV = "DEVSTRAL_REGISTRY"
 DEFAULT_ROOT = Path("~/.local/share/devstral-elixir/registry")
 ID_LENGTH = 16
-CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 VERSION_PREFIX = re.compile(rf"[0-9a-f]{{1,{ID_LENGTH}}}")
 # The names `finetune export` writes (finetune/export/pipeline.py; not imported: it pulls in torch helpers).
 ADAPTER_FILE = "adapter.gguf"
@@ -134,7 +135,7 @@ def expected_kind(name: str) -> str | None:
 
 
 def check_channel_name(channel: str) -> str:
-    if not CHANNEL_NAME.fullmatch(channel):
+    if not re.fullmatch(CHANNEL_NAME, channel):
         raise RegistryError(
             f"channel name {channel!r} is invalid: use lower-case letters, digits, '-' and '_' "
             "(starting with a letter or digit)"
@@ -158,16 +159,6 @@ def _copy_hashing(source: Path, target: Path) -> str:
             digest.update(chunk)
             writer.write(chunk)
     return digest.hexdigest()
-
-
-def _read_json_object(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RegistryError(f"{path}: unreadable ({exc})") from exc
-    if not isinstance(data, dict):
-        raise RegistryError(f"{path}: expected a JSON object")
-    return data
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -239,7 +230,7 @@ class Registry:
             ("export_report", REPORT_FILE),
             ("eval", "eval.json"),
         ):
-            shown[key_] = _read_json_object(folder / name) if (folder / name).is_file() else None
+            shown[key_] = read_json_object(folder / name) if (folder / name).is_file() else None
         return shown
 
     # -- writes --------------------------------------------------------------------------------------------
@@ -391,7 +382,7 @@ class Registry:
         path = self.root / REGISTRY_FILE
         if not path.is_file():
             return {"format": REGISTRY_FORMAT}
-        config = _read_json_object(path)
+        config = read_json_object(path)
         if config.get("format") != REGISTRY_FORMAT:
             raise RegistryError(
                 f"{path}: format {config.get('format')!r}; this finetune handles format {REGISTRY_FORMAT}"
@@ -620,7 +611,7 @@ def _check_report(source: Path, gguf_path: Path, digest: str) -> None:
     report_path = source / REPORT_FILE if source.is_dir() else None
     if report_path is None or not report_path.is_file():
         return
-    recorded = (_read_json_object(report_path).get("files") or {}).get(gguf_path.name) or {}
+    recorded = (read_json_object(report_path).get("files") or {}).get(gguf_path.name) or {}
     if recorded.get("sha256") and recorded["sha256"] != digest:
         raise RegistryError(
             f"{gguf_path}: sha256 {digest} differs from {recorded['sha256']} recorded in {report_path}"

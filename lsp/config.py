@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
+from lsp.registry import CHANNEL_NAME
+
 LOG_LEVELS = ("error", "warning", "info", "debug")
-CHANNEL_NAME = r"[a-z0-9][a-z0-9_-]*"  # as `finetune registry` accepts them
 
 
 @dataclass

@@ -30,6 +30,7 @@ CHANNELS_DIR = "channels"
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
 DEFAULT_CHANNEL = "stable"
+CHANNEL_NAME = r"[a-z0-9][a-z0-9_-]*"  # a channel is a file name under channels/
 _HASH_CHUNK = 1 << 20
 KINDS = ("adapter", "model")  # a LoRA adapter served on the base GGUF | a whole (merged) model
 
@@ -82,7 +83,7 @@ def channel_file(root: Path, channel: str) -> Path:
     return root / CHANNELS_DIR / f"{channel}.json"
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -97,7 +98,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def read_manifest(root: Path, version: str) -> VersionManifest:
     path = version_dir(root, version) / MANIFEST_FILE
     try:
-        return VersionManifest.from_json(_read_json(path), path)
+        return VersionManifest.from_json(read_json_object(path), path)
     except FileNotFoundError as exc:
         raise RegistryError(f"no version {version!r} in {root} ({path} is missing)") from exc
 
@@ -106,7 +107,7 @@ def read_channel(root: Path, channel: str) -> ChannelState | None:
     """The channel's state, or None when nothing was ever promoted to it."""
     path = channel_file(root, channel)
     try:
-        data = _read_json(path)
+        data = read_json_object(path)
     except FileNotFoundError:
         return None
     version = data.get("version")
