@@ -7,10 +7,13 @@ or the complete new one, never a half-written one.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def fsync_tree(root: Path) -> None:
@@ -43,3 +46,20 @@ def replace_dir(new: Path, target: Path) -> None:
     fsync_dir(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_json(path: Path, data: Any, *, temp_mark: str = ".tmp-", **dump_options: Any) -> None:
+    """Temp file `.<name><temp_mark><random>`, fsync, os.replace, fsync the folder: the file holds the old
+    JSON or the new, never a mix. `dump_options` go to json.dump (indent is 2)."""
+    temp = path.parent / f".{path.name}{temp_mark}{secrets.token_hex(4)}"
+    try:
+        with temp.open("w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, **dump_options)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)

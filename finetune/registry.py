@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from finetune.atomic import fsync_dir, fsync_tree
+from finetune.atomic import fsync_dir, fsync_tree, write_json
 from lsp.prompt import PROMPT_FORMAT_METADATA_KEY, PROMPT_FORMAT_VERSION
 from lsp.registry import (
     CHANNEL_NAME,
@@ -162,19 +162,7 @@ def _copy_hashing(source: Path, target: Path) -> str:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Temp file, fsync, os.replace, fsync the folder: the file holds the old or the new JSON, never a mix."""
-    temp = path.parent / f".{path.name}{TMP_MARK}{secrets.token_hex(4)}"
-    try:
-        with temp.open("w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    write_json(path, data, temp_mark=TMP_MARK, sort_keys=True)
 
 
 def _read_gguf_facts(path: Path) -> GgufFacts:

@@ -29,7 +29,7 @@ from typing import Any
 
 import gguf
 
-from finetune.atomic import fsync_tree, replace_dir
+from finetune.atomic import fsync_tree, replace_dir, write_json
 from finetune.export.adapter import AdapterError, check_against_base, read_peft_adapter, write_adapter_gguf
 from finetune.export.gguf_names import UnsupportedModelError
 from finetune.export.heldout import HELDOUT_ELIXIR
@@ -402,16 +402,11 @@ def _is_float_gguf(path: Path) -> bool:
 
 # -- atomic output ----------------------------------------------------------------------------------------
 def _record_in_run_card(card_path: Path, route: str, out: Path, report: dict[str, Any]) -> None:
-    """Add the export's numbers to the run card (atomically: temp file + rename)."""
+    """Add the export's numbers to the run card (atomically)."""
     card = json.loads(card_path.read_text(encoding="utf-8"))
     summary = {key: report[key] for key in ("logits", "quantized", "adapter_effect", "seconds") if key in report}
     card.setdefault("exports", {})[route] = {"out": str(out), "files": sorted(report["files"]), **copy.deepcopy(summary)}
-    handle, temp_name = tempfile.mkstemp(prefix=f".{card_path.name}.", dir=card_path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(card, stream, indent=2, default=str)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temp_name, card_path)
+    write_json(card_path, card, default=str)
 
 
 __all__ = ["ROUTES", "ExportError", "ExportOptions", "VerificationError", "export", "options_from_run"]
