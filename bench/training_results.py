@@ -79,8 +79,6 @@ BOOK = ROOT / "docs" / "idioms.md"
 DEFAULT_HELDOUT_MODULES = "Agent,Date,Path,Regex,URI"
 DEFAULT_HELDOUT_FILES = "tests/idioms/corpus/rate_limiter.ex,examples/lib/shopping_cart.ex"
 GAIN_KEPT_TARGET = 0.9  # EWC may cost at most 10 % of the Elixir gain
-# Legend labels by arm-name prefix ("ewc-0.1" → anchored at the base; "ewc-stages-1" → between stages only).
-ARM_LABELS = {"ewc-": "EWC λ={}, anchored at the base", "ewc-stages-": "EWC λ={}, between stages only"}
 STAGE_EWC_ARM = "ewc-stages-{:g}"
 RISE_TARGET = 0.5  # … and should halve the rise of general-English perplexity
 ELIXIR_TARGET = 0.75  # held-out Elixir perplexity after stage 1 ≤ 0.75 × the base's
@@ -330,7 +328,7 @@ def plot(results: dict[str, Any], out: Path) -> list[str]:
     written = []
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for arm, rows in results["stages"].items():
-        label = ARM_LABELS.get(arm.rsplit("-", 1)[0] + "-", "").format(arm.rsplit("-", 1)[-1]) or "no EWC"
+        label = arm_label(arm)
         xs = [0] + [r["stage"] for r in rows]
         for axis, key in zip(axes, ("elixir", "english"), strict=True):
             axis.plot(xs, [base[key]] + [r[key] for r in rows], marker="o", label=label)
@@ -339,11 +337,7 @@ def plot(results: dict[str, Any], out: Path) -> list[str]:
         axis.set_xticks([0, 1, 2, 3], ["base", "stage 1", "stage 2", "stage 3"])
         axis.set_title(title)
         axis.legend()
-    figure.tight_layout()
-    path = out / "training-results-stages.png"
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    written.append(str(path))
+    written.append(save_figure(figure, out / "training-results-stages.png"))
 
     sweep = results["sweep"]
     plain = results["stages"][NO_EWC][0]
@@ -358,12 +352,26 @@ def plot(results: dict[str, Any], out: Path) -> list[str]:
         axis.set_xlabel("λ")
         axis.set_title(title)
         axis.legend()
+    written.append(save_figure(figure, out / "training-results-lambda.png"))
+    return written
+
+
+def arm_label(arm: str) -> str:
+    """Legend label: "no-ewc", "ewc-0.1" (anchored at the base), "ewc-stages-1" (between stages only)."""
+    if arm == NO_EWC:
+        return "no EWC"
+    if arm.startswith("ewc-stages-"):
+        return f"EWC λ={arm.removeprefix('ewc-stages-')}, between stages only"
+    return f"EWC λ={arm.removeprefix('ewc-')}, anchored at the base"
+
+
+def save_figure(figure: Any, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
-    path = out / "training-results-lambda.png"
     figure.savefig(path, dpi=100)
     plt.close(figure)
-    written.append(str(path))
-    return written
+    return str(path)
 
 
 def markdown(results: dict[str, Any]) -> str:
