@@ -181,6 +181,11 @@ def build(
     licence: Annotated[list[str] | None, typer.Option(help="Allowed licence (repeatable); default: permissive.")] = None,
     allow_unknown_licence: Annotated[bool, typer.Option(help="Keep records whose licence is unknown.")] = False,
     eval_problems: Annotated[list[Path] | None, typer.Option(help="Problem files to decontaminate against (JSONL).")] = None,
+    bundled_suites: Annotated[bool, typer.Option(
+        "--bundled-suites/--no-bundled-suites",
+        help="Also decontaminate against the bundled evaluation suites (finetune/eval/suites: the `finetune eval` "
+        "problems and the FIM source files).",
+    )] = True,
     tokenizer: Annotated[str, typer.Option(help="tokenizer.json or GGUF for the tokenizer report (default: the embedded model).")] = "",
     workers: Annotated[int, typer.Option(help="Worker processes (default: all cores).")] = 0,
     cache: Annotated[Path, typer.Option(help="Content-addressed cache that makes re-runs resume.")] = DEFAULT_CACHE / "build",
@@ -190,7 +195,8 @@ def build(
 
     options = BuildOptions(
         raw=raw, out=out, licences=tuple(licence or ()), allow_unknown_licence=allow_unknown_licence,
-        eval_problems=tuple(eval_problems or ()), tokenizer=tokenizer, workers=workers or (os.cpu_count() or 1),
+        eval_problems=tuple(eval_problems or ()), bundled_suites=bundled_suites, tokenizer=tokenizer,
+        workers=workers or (os.cpu_count() or 1),
         cache=cache,
     )
     try:
@@ -369,12 +375,15 @@ def registry_remove(
 
 @app.command("eval")
 def eval_command(
-    out: Annotated[Path, typer.Option("--out", help="Output folder: results.json and report.md.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder: results.json, report.md and the plots.")],
+    compare_dirs: Annotated[list[Path] | None, typer.Argument(help="With --compare: earlier output folders.", show_default=False)] = None,
+    compare: Annotated[bool, typer.Option("--compare", help="Render the folders given as arguments side by side; evaluate nothing.")] = False,
     problems: Annotated[list[Path] | None, typer.Option("--problems", help="MultiPL-E-format JSONL (repeatable; default: the bundled suite).")] = None,
-    model: Annotated[str, typer.Option("--model", help="A GGUF file, or 'embedded'.")] = "embedded",
-    adapter: Annotated[Path | None, typer.Option("--adapter", help="A GGUF LoRA adapter served on --model.")] = None,
-    registry_version: Annotated[str, typer.Option("--registry", help="A registry version id (or prefix) instead of --model/--adapter.")] = "",
+    model: Annotated[str, typer.Option("--model", help="The base GGUF file, or 'embedded'.")] = "embedded",
+    adapters: Annotated[list[Path] | None, typer.Option("--adapter", help="A GGUF LoRA adapter served on --model (repeatable; each is compared with the base).")] = None,
+    registry_versions: Annotated[list[str] | None, typer.Option("--registry", help="A registry version id or prefix (repeatable).")] = None,
     registry_root: Annotated[Path | None, typer.Option("--registry-root", envvar=ROOT_ENV, help="The registry folder for --registry.")] = None,
+    base: Annotated[bool, typer.Option("--base/--no-base", help="Evaluate --model alone too (the baseline of the comparison).")] = True,
     endpoint: Annotated[str, typer.Option("--endpoint", help="An OpenAI-compatible server (llama-server, vLLM, Ollama) instead of a GGUF.")] = "",
     endpoint_model: Annotated[str, typer.Option("--endpoint-model", help="The model name to ask --endpoint for.")] = "",
     completions: Annotated[Path | None, typer.Option("--completions", help="Score these completions (JSONL: name + completion[s]) instead of generating.")] = None,
@@ -386,39 +395,53 @@ def eval_command(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per program (MultiPL-E: 5).")] = 5.0,
     limit: Annotated[int, typer.Option("--limit", help="Only the first N problems (0 = all).")] = 0,
     threads: Annotated[int, typer.Option("--threads", help="llama.cpp threads (0 = all cores).")] = 0,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")] = True,
 ) -> None:
-    """pass@k on sandboxed Elixir execution, raw and post-processed, with Elixir metrics."""
-    from rich.markup import escape
-
-    from finetune.eval.generate import GenerationSettings, ModelChoice
+    """pass@k on sandboxed Elixir execution, raw and post-processed, with Elixir metrics; several models
+    side by side. `finetune eval --compare DIR1 DIR2 … --out DIR` renders earlier runs together."""
+    from finetune.eval.generate import GenerationSettings, model_choices
     from finetune.eval.problems import ProblemError
+    from finetune.eval.report import ReportError, load_results, merge_results, write_report
     from finetune.eval.run import DEFAULT_PROBLEMS, EvalOptions, evaluate
     from finetune.eval.sandbox import Limits
     from finetune.eval.score import ScoreError
     from lsp.backends.base import BackendError
 
+    def fail(message: str) -> typer.Exit:
+        console.print(f"[red]eval failed:[/] {escape(message)}", soft_wrap=True)
+        return typer.Exit(2)
+
+    if compare or compare_dirs:
+        if not (compare and compare_dirs):
+            raise fail("folders as arguments go with --compare (finetune eval --compare DIR1 DIR2 … --out DIR)")
+        try:
+            merged = merge_results([(directory, load_results(directory)) for directory in compare_dirs])
+            write_report(merged, out, plots=plots)
+        except (ReportError, OSError) as exc:
+            raise fail(str(exc)) from exc
+        console.print(f"report: {out / 'report.md'}")
+        return
     try:
         ks = tuple(sorted({int(value) for value in k.split(",") if value.strip()}))
     except ValueError as exc:
-        console.print(f"[red]eval failed:[/] --k {escape(k)!r}: give integers separated by commas")
-        raise typer.Exit(2) from exc
+        raise fail(f"--k {k!r}: give integers separated by commas") from exc
     options = EvalOptions(
         problems=tuple(problems or (DEFAULT_PROBLEMS,)), out=out, ks=ks,
         generation=GenerationSettings(samples=samples, temperature=temperature, max_tokens=max_tokens),
-        limits=Limits(timeout_s=timeout), workers=workers or None, limit=limit, completions=completions,
-    )
-    choice = None if completions is not None else ModelChoice(
-        model=None if model == "embedded" else Path(model), adapter=adapter, registry_version=registry_version,
-        registry_root=registry_root, endpoint=endpoint, endpoint_model=endpoint_model, threads=threads,
+        limits=Limits(timeout_s=timeout), workers=workers or None, limit=limit, completions=completions, plots=plots,
     )
     try:
-        results = evaluate(options, choice, say=lambda message: console.print(escape(message)))
+        choices = [] if completions is not None else model_choices(
+            None if model == "embedded" else Path(model), adapters or (), registry_versions or (), registry_root,
+            endpoint, endpoint_model, threads, include_base=base,
+        )
+        results = evaluate(options, choices, say=lambda message: console.print(escape(message)))
     except (ProblemError, ScoreError, BackendError, RegistryError, ValueError, OSError) as exc:
-        console.print(f"[red]eval failed:[/] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(2) from exc
-    for mode, report in results["modes"].items():
-        passes = ", ".join(f"pass@{key} {'–' if value is None else f'{value:.3f}'}" for key, value in report["pass@k"].items())
-        console.print(f"[green]{mode}[/]: {passes} over {report['problems_scored']} problems")
+        raise fail(str(exc)) from exc
+    for entry in results["models"]:
+        for mode, report in entry["modes"].items():
+            passes = ", ".join(f"pass@{key} {'–' if value is None else f'{value:.3f}'}" for key, value in report["pass@k"].items())
+            console.print(f"[green]{escape(entry['label'])} {mode}[/]: {passes} over {report['problems_scored']} problems")
     console.print(f"report: {out / 'report.md'}")
 
 

@@ -135,3 +135,28 @@ def open_backend(choice: ModelChoice) -> Backend:
         spec = plan_model(settings, choice.registry_root, manifest)
         return create_backend(settings, spec.model_path, spec.lora_path)
     return create_backend(settings, None, choice.adapter)
+
+
+def model_choices(
+    base: Path | None,
+    adapters: Sequence[Path] = (),
+    registry_versions: Sequence[str] = (),
+    registry_root: Path | None = None,
+    endpoint: str = "",
+    endpoint_model: str = "",
+    threads: int = 0,
+    include_base: bool = True,
+) -> list[ModelChoice]:
+    """The models one `finetune eval` compares: the base (unless left out), the base with each adapter,
+    then each registry version — so every adapter is measured next to its base on the same work."""
+    if endpoint:
+        if adapters or registry_versions:
+            raise ValueError("--endpoint serves one model: it cannot be combined with --adapter or --registry")
+        return [ModelChoice(endpoint=endpoint, endpoint_model=endpoint_model)]
+    choices = [ModelChoice(model=base, threads=threads)] if include_base else []
+    choices += [ModelChoice(model=base, adapter=adapter, threads=threads) for adapter in adapters]
+    choices += [ModelChoice(registry_version=version, registry_root=registry_root, threads=threads)
+                for version in registry_versions]
+    if not choices:
+        raise ValueError("--no-base with no --adapter or --registry leaves no model to evaluate")
+    return choices
