@@ -30,7 +30,13 @@ import numpy as np
 
 from finetune.dataset.clean import Drop, clean
 from finetune.dataset.curriculum import curriculum, docs_as_book
-from finetune.dataset.decontaminate import Decontaminator, load_problems
+from finetune.dataset.decontaminate import (
+    Decontaminator,
+    EvalProblem,
+    bundled_eval_problems,
+    bundled_suite_files,
+    load_problems,
+)
 from finetune.dataset.dedupe import Deduper, NearDeduper, content_digest
 from finetune.dataset.licences import PERMISSIVE, LicencePolicy, filter_licence
 from finetune.dataset.secrets import scrub_record
@@ -42,7 +48,7 @@ from finetune.store import collections, read_collection
 from lsp.prompt import PROMPT_FORMAT_VERSION
 
 # Bump when a step changes its output: cached per-record results of older versions are then ignored.
-PIPELINE_VERSION = "build/6"
+PIPELINE_VERSION = "build/7"
 SAMPLES_PER_SHARD = 5000
 STAGES = (1, 2, 3)
 
@@ -54,6 +60,7 @@ class BuildOptions:
     licences: tuple[str, ...] = ()  # empty: the permissive default (see finetune.dataset.licences)
     allow_unknown_licence: bool = False
     eval_problems: tuple[Path, ...] = ()
+    bundled_suites: bool = True  # also decontaminate against finetune/eval/suites (see bundled_eval_problems)
     tokenizer: str = ""  # tokenizer.json or GGUF for the report; "" = the embedded model's vocabulary
     workers: int = 1
     cache: Path | None = None
@@ -62,7 +69,10 @@ class BuildOptions:
     def fingerprint(self) -> str:
         """What changes per-record results (not where they are written)."""
         problems = sorted(hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in self.eval_problems)
-        data = [PIPELINE_VERSION, PROMPT_FORMAT_VERSION, sorted(self.licences), self.allow_unknown_licence, problems]
+        suites = bundled_suite_files() if self.bundled_suites else []
+        bundled = [hashlib.sha256(p.read_bytes()).hexdigest() for p in suites]
+        data = [PIPELINE_VERSION, PROMPT_FORMAT_VERSION, sorted(self.licences), self.allow_unknown_licence,
+                problems, self.bundled_suites, bundled]
         return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
 
 
@@ -76,6 +86,7 @@ class Card:
     secrets: dict[str, int] = field(default_factory=dict)
     dedupe: dict[str, int] = field(default_factory=dict)
     contamination: dict[str, int] = field(default_factory=dict)  # problem → records dropped
+    contamination_by_suite: dict[str, int] = field(default_factory=dict)  # suite → records dropped
     licences: dict[str, int] = field(default_factory=dict)  # of the records kept
     records_kept: int = 0
     samples: dict[int, int] = field(default_factory=dict)
@@ -94,8 +105,14 @@ class Card:
 _worker: dict[str, Any] = {}
 
 
+def _eval_problems(options: BuildOptions) -> Iterator[EvalProblem | Skipped]:
+    yield from load_problems(options.eval_problems)
+    if options.bundled_suites:
+        yield from bundled_eval_problems()
+
+
 def _init_worker(options: BuildOptions) -> None:
-    problems = [p for p in load_problems(options.eval_problems) if not isinstance(p, Skipped)]
+    problems = [p for p in _eval_problems(options) if not isinstance(p, Skipped)]
     _worker["policy"] = LicencePolicy(
         allowed=frozenset(options.licences) if options.licences else PERMISSIVE,
         allow_unknown=options.allow_unknown_licence,
@@ -141,11 +158,10 @@ def _filter(record: Record) -> dict[str, Any]:
     licensed = filter_licence(record, _worker["policy"])
     if isinstance(licensed, Drop):
         return {**result, "drop": asdict(licensed)}
-    decontaminate = _worker["decontaminate"]
-    if decontaminate is not None:
-        verdict = decontaminate(licensed)
-        if isinstance(verdict, Drop):
-            return {**result, "drop": asdict(verdict)}
+    decontaminate: Decontaminator | None = _worker["decontaminate"]
+    if decontaminate is not None and (found := decontaminate.matches(licensed.text)):
+        matched = {name: decontaminate.suites[name] for name in found}
+        return {**result, "drop": asdict(decontaminate.drop(licensed, found)), "eval_matches": matched}
     # The MinHash signature is the costly part of near dedupe; computed here, the serial pass only probes.
     signature = _worker["signer"].signature(licensed.text)
     return {
@@ -257,9 +273,11 @@ def build_datasets(options: BuildOptions, console: Any = None) -> Card:
     started = time.time()
     card = Card(options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()})
     card.options["eval_problems"] = [str(p) for p in options.eval_problems]
-    for problem in load_problems(options.eval_problems):
+    for problem in _eval_problems(options):
         if isinstance(problem, Skipped):
             card.skipped.append({"source": "eval_problems", "where": problem.where, "reason": problem.reason})
+        else:
+            card.contamination_by_suite[problem.suite] = 0
     say = console.print if console is not None else (lambda *args, **kwargs: None)
     # One pool for both parallel phases (workers start once); one worker means no pool at all.
     if options.workers > 1:
@@ -306,6 +324,11 @@ def _build(
         secret_counts.update(result.get("secrets", {}))
         if "drop" in result:
             _count_drop(card, result["drop"])
+            matched: dict[str, str] = result.get("eval_matches", {})
+            for name in matched:
+                card.contamination[name] = card.contamination.get(name, 0) + 1
+            for suite in set(matched.values()):
+                card.contamination_by_suite[suite] = card.contamination_by_suite.get(suite, 0) + 1
         else:
             signature = result.get("signature")
             kept.append((
@@ -406,6 +429,11 @@ def render_card(card: Card) -> str:
             lines.append(f"| {name} | {reason} | {count} |")
     lines += ["", f"Secrets scrubbed (replaced, not dropped): {card.secrets or 'none'}.",
               f"Duplicates: {card.dedupe.get('exact_duplicates', 0)} exact, {card.dedupe.get('near_duplicates', 0)} near (MinHash LSH).", ""]
+    if card.contamination_by_suite:
+        per_suite = ", ".join(f"{suite} {count}" for suite, count in card.contamination_by_suite.items())
+        lines += [f"Decontaminated against evaluation suites (records dropped): {per_suite}."]
+        top = sorted(card.contamination.items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+        lines += [f"Problems matched: {', '.join(f'{name} ({count})' for name, count in top) or 'none'}.", ""]
     lines += ["## Licences of the records kept", "", "| licence | records |", "| --- | --- |"]
     lines += [f"| {name} | {count} |" for name, count in sorted(card.licences.items(), key=lambda kv: -kv[1])]
     lines += ["", "## Samples", "", "| stage | samples | characters | tokens (est.) |", "| --- | --- | --- | --- |"]

@@ -1,17 +1,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from finetune.dataset.build import BuildOptions, build_datasets
 from finetune.dataset.clean import Drop
 from finetune.dataset.decontaminate import (
     DecontaminationConfig,
     Decontaminator,
     EvalProblem,
+    bundled_eval_problems,
     load_problems,
+    problem_from_json,
     word_tokens,
 )
 from finetune.records import Provenance, Record, Skipped
+from finetune.store import CollectionWriter
 
 # MultiPL-E-shaped problems (written for this test). Every test opens with the same ExUnit set-up.
 TEST_HEAD = (
@@ -190,3 +196,136 @@ def test_loading_skips_bad_lines_and_uses_task_id(tmp_path: Path) -> None:
         str(tmp_path / "missing.jsonl"),
     ]
     assert skipped[0].reason.startswith("not JSON")
+
+
+# -- the bundled evaluation suites (finetune/eval/suites) --------------------------------------------------
+REPO = Path(__file__).resolve().parents[2]
+SUITES = REPO / "finetune" / "eval" / "suites"
+# Real ordinary code of this repository, written apart from the suites.
+ORDINARY_FILES = sorted([*(REPO / "examples").rglob("*.ex"), *(REPO / "tests" / "idioms" / "corpus").glob("*.ex")])
+
+
+def bundled() -> list[EvalProblem]:
+    items = list(bundled_eval_problems())
+    assert not [item for item in items if isinstance(item, Skipped)]
+    return [item for item in items if isinstance(item, EvalProblem)]
+
+
+def core_row(prefix: str) -> dict[str, Any]:
+    lines = (SUITES / "elixir_core.jsonl").read_text(encoding="utf-8").splitlines()
+    return next(row for row in map(json.loads, lines) if row["name"].startswith(prefix))
+
+
+def reformat(code: str) -> str:
+    """The same code as another formatter or a copy-paste might leave it: re-indented, lines joined."""
+    return "\n".join("    " + " ".join(line.split()) for line in code.splitlines() if line.strip())
+
+
+def test_the_bundled_suites_are_problems() -> None:
+    problems = bundled()
+    core = [p for p in problems if p.suite == "elixir_core"]
+    fim = [p for p in problems if p.suite == "fim"]
+    assert len(core) == 72 and len(problems) == 72 + 6
+    assert sorted(p.name for p in fim) == sorted(f"fim/{path.name}" for path in (SUITES / "fim").glob("*.ex"))
+    row = core_row("core_013_")
+    (match_route,) = [p for p in core if p.name == f"elixir_core/{row['name']}"]
+    # prompt + canonical solution, prompt + wrong solution, tests
+    assert match_route.texts == (
+        row["prompt"] + "\n" + row["canonical_solution"],
+        row["prompt"] + "\n" + row["wrong_solution"],
+        row["tests"],
+    )
+    throttle = next(p for p in fim if p.name == "fim/throttle_bucket.ex")
+    assert throttle.texts == ((SUITES / "fim" / "throttle_bucket.ex").read_text(encoding="utf-8"),)
+
+
+def test_a_bundled_canonical_solution_is_dropped() -> None:
+    row = core_row("core_013_")
+    leaked = (
+        "defmodule MyApp.Router do\n  def match_route(pattern, path) do\n"
+        + reformat(row["canonical_solution"])
+    )
+    result = Decontaminator(bundled())(rec(leaked, "lib/my_app/router.ex"))
+    assert isinstance(result, Drop) and result.detail.startswith(f"elixir_core/{row['name']} (")
+
+
+def test_a_bundled_wrong_solution_is_eval_material_too() -> None:
+    row = core_row("core_047_")  # its wrong solution shares no 13-gram with prompt + canonical solution
+    leaked = rec("defmodule Forms do\n  def validate_all(items, validator) do\n" + reformat(row["wrong_solution"]))
+    without_wrong = {key: value for key, value in row.items() if key != "wrong_solution"}
+    assert isinstance(Decontaminator([problem_from_json(without_wrong, "x")])(leaked), Record)
+    result = Decontaminator(bundled())(leaked)
+    assert isinstance(result, Drop) and f"elixir_core/{row['name']}" in result.detail
+
+
+def test_a_fim_file_or_a_large_part_of_it_is_dropped() -> None:
+    source = (SUITES / "fim" / "throttle_bucket.ex").read_text(encoding="utf-8")
+    renamed = reformat(source.replace("Throttle.Bucket", "RateLimit.Bucket"))
+    decontaminate = Decontaminator(bundled())
+    result = decontaminate(rec(renamed, "lib/rate_limit/bucket.ex"))
+    assert isinstance(result, Drop) and result.detail.startswith("fim/throttle_bucket.ex (")
+    callbacks = source[source.index("## Server callbacks") :]
+    assert isinstance(decontaminate(rec("defmodule Copy do\n" + callbacks)), Drop)
+
+
+def test_ordinary_code_is_kept_with_the_bundled_suites() -> None:
+    assert len(ORDINARY_FILES) >= 8
+    decontaminate = Decontaminator([*(problem_from_json(row, row["name"]) for row in PROBLEMS), *bundled()])
+    for path in ORDINARY_FILES:
+        ordinary = rec(path.read_text(encoding="utf-8"), str(path.relative_to(REPO)))
+        assert decontaminate(ordinary) == ordinary, path
+    # The test problems' shared harness is still template with the bundled problems added, and an ordinary
+    # ExUnit module that opens like the suite's tests matches nothing.
+    harness = rec(TEST_HEAD + "    assert Cart.total([]) == 0\n  end\nend\n", "test/cart_test.exs")
+    assert decontaminate(harness) == harness
+    exunit = "ExUnit.start()\ndefmodule CartTest do\n  use ExUnit.Case, async: true\n  test 'total' do\n"
+    assert isinstance(decontaminate(rec(exunit + "    assert 3 == Cart.total([1, 2])\n  end\nend\n")), Record)
+
+
+def test_a_shared_idiom_does_not_make_a_fim_file_match() -> None:
+    # rate_limiter.ex starts its GenServer as throttle_bucket.ex does (`Keyword.pop(opts, :name, …)`):
+    # a run of shared 13-grams that any-match would count as contamination.
+    rate_limiter = rec((REPO / "tests" / "idioms" / "corpus" / "rate_limiter.ex").read_text(encoding="utf-8"))
+    any_match = Decontaminator([replace(p, min_share=0.0) for p in bundled()])
+    assert isinstance(any_match(rate_limiter), Drop)
+    assert Decontaminator(bundled())(rate_limiter) == rate_limiter
+
+
+def test_the_build_option_is_fingerprinted(tmp_path: Path) -> None:
+    options = BuildOptions(raw=tmp_path / "raw", out=tmp_path / "out")
+    assert options.bundled_suites
+    assert options.fingerprint() != replace(options, bundled_suites=False).fingerprint()
+    assert options.fingerprint() == BuildOptions(raw=tmp_path / "elsewhere", out=tmp_path / "o").fingerprint()
+
+
+def test_the_build_drops_bundled_eval_material_by_default_and_keeps_it_when_off(tmp_path: Path) -> None:
+    row = core_row("core_013_")
+    fim_file = (SUITES / "fim" / "docs_toc.ex").read_text(encoding="utf-8")
+    ordinary = sorted((REPO / "examples").rglob("*.ex"))
+    records = [
+        rec("defmodule MyApp.Router do\n  def match_route(pattern, path) do\n" + reformat(row["canonical_solution"]),
+            "lib/router.ex"),
+        rec(reformat(fim_file), "lib/toc.ex"),
+        *(rec(path.read_text(encoding="utf-8"), f"lib/{path.name}") for path in ordinary),
+    ]
+    with CollectionWriter(tmp_path / "raw", "local") as writer:
+        writer.add_all(records)
+
+    def build(**options: bool) -> dict:
+        out = tmp_path / ("on" if options.get("bundled_suites", True) else "off")
+        build_datasets(BuildOptions(tmp_path / "raw", out, tokenizer_report=False, **options))
+        return json.loads((out / "card.json").read_text(encoding="utf-8"))
+
+    card = build()
+    assert card["options"]["bundled_suites"] is True
+    assert card["drops"]["decontaminate"] == {"eval-overlap": 2}
+    assert card["contamination_by_suite"] == {"elixir_core": 1, "fim": 1}
+    assert card["contamination"] == {f"elixir_core/{row['name']}": 1, "fim/docs_toc.ex": 1}
+    assert card["records_kept"] == len(ordinary)
+    readme = (tmp_path / "on" / "README.md").read_text(encoding="utf-8")
+    assert "evaluation suites (records dropped): elixir_core 1, fim 1." in readme
+
+    off = build(bundled_suites=False)
+    assert off["options"]["bundled_suites"] is False
+    assert "decontaminate" not in off["drops"] and off["contamination_by_suite"] == {}
+    assert off["records_kept"] == len(records)

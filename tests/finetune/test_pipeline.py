@@ -210,6 +210,10 @@ def test_secrets_scrubbed_and_contamination_dropped(built: Path):
     assert "palindrome?" not in everything
     card = json.loads((built / "card.json").read_text())
     assert card["secrets"] and card["drops"]["decontaminate"]["eval-overlap"] >= 1
+    assert card["contamination"]["HumanEval_elixir_palindrome"] == 1
+    # The bundled suites are on by default; these real sources share nothing with them.
+    assert card["options"]["bundled_suites"] is True
+    assert card["contamination_by_suite"] == {"problems.jsonl": 1, "elixir_core": 0, "fim": 0}
 
 
 def test_datasets_load_with_hf_datasets(built: Path):
