@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finetune.eval.fim_cases import SUITES_DIR
 from finetune.eval.generate import GenerationSettings, ModelChoice, generate_samples, open_backend
 from finetune.eval.metrics import static_metrics
 from finetune.eval.problems import Problem, load_completions, load_problems
@@ -22,8 +23,7 @@ from finetune.eval.report import SCHEMA, write_report
 from finetune.eval.sandbox import Limits
 from finetune.eval.score import score_completions
 
-SUITES = Path(__file__).resolve().parent / "suites"
-DEFAULT_PROBLEMS = SUITES / "elixir_core.jsonl"
+DEFAULT_PROBLEMS = SUITES_DIR / "elixir_core.jsonl"
 MODES = ("raw", "processed")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from lsp.completion.postprocess import ParseGuard
 from lsp.config import ContextSettings
 from lsp.documents import Document
 from lsp.prompt import PromptInput, Snippet
@@ -56,6 +57,24 @@ class Windows:
     # Bytes of the definition around the cursor, whole lines: the parse guard checks it entire, since
     # windows cut through blocks and a baseline that is already broken hides what a completion breaks.
     definition: tuple[int, int] | None = None
+
+
+def postprocess_edges(doc: Document, cursor_byte: int, windows: Windows) -> tuple[str, str]:
+    """(prefix, suffix) that post-processing sees: the windows, except that the prefix is the whole
+    cursor line when the prefix window cuts into it."""
+    line_start = doc.line_start_byte(doc.line_of_byte(cursor_byte))
+    line_head = doc.source[line_start:cursor_byte].decode("utf-8", errors="replace")
+    return (windows.prefix if windows.prefix.endswith(line_head) else line_head), windows.suffix
+
+
+def parse_guard(doc: Document, cursor_byte: int, windows: Windows, prefix: str, suffix: str) -> ParseGuard:
+    """The baseline a completion must not parse worse than: the enclosing definition when there is one."""
+    if windows.definition is None:
+        return ParseGuard(prefix, suffix)
+    start, end = windows.definition
+    source = doc.source
+    return ParseGuard(source[start:cursor_byte].decode("utf-8", "replace"),
+                      source[cursor_byte:end].decode("utf-8", "replace"))
 
 
 def choose_windows(doc: Document, cursor_byte: int, settings: ContextSettings, count: CountTokens) -> Windows:

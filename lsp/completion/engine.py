@@ -18,9 +18,16 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from lsp.backends.base import Backend, GenerationParams, GenerationResult
-from lsp.completion.assemble import LineTokenCounter, SnippetCache, Windows, build_prompt_input
+from lsp.completion.assemble import (
+    LineTokenCounter,
+    SnippetCache,
+    Windows,
+    build_prompt_input,
+    parse_guard,
+    postprocess_edges,
+)
 from lsp.completion.cache import AFTER_KEY_CHARS, BEFORE_KEY_CHARS, TypedAheadCache
-from lsp.completion.postprocess import ParseGuard, is_mid_line, make_stop_check, postprocess
+from lsp.completion.postprocess import is_mid_line, make_stop_check, postprocess
 from lsp.config import Settings
 from lsp.documents import Document, Position
 from lsp.prompt import Prompt, render_completion_prompt
@@ -271,12 +278,7 @@ class CompletionEngine:
         assert self.backend is not None
         started = time.perf_counter()
         prompt, windows = self.build_prompt(doc, cursor_byte)
-        line_start = doc.line_start_byte(doc.line_of_byte(cursor_byte))
-        # Post-processing sees the whole current line even when the prefix window is cut mid-line.
-        prefix = windows.prefix
-        if not prefix.endswith(doc.source[line_start:cursor_byte].decode("utf-8", errors="replace")):
-            prefix = doc.source[line_start:cursor_byte].decode("utf-8", errors="replace")
-        suffix = windows.suffix
+        prefix, suffix = postprocess_edges(doc, cursor_byte, windows)
         settings = self.settings.completion
         params = GenerationParams(settings.max_tokens, settings.temperature, settings.time_budget_ms)
         call = (self.backend.generate, prompt, params, make_stop_check(prefix, suffix), ticket.cancel)
@@ -285,13 +287,7 @@ class CompletionEngine:
         generation = asyncio.get_running_loop().run_in_executor(self._executor, *call)
         # While the model generates (llama.cpp releases the GIL), parse the baseline post-processing
         # compares the completion against: that parse then costs the request nothing.
-        if windows.definition is not None:
-            start, end = windows.definition
-            source = doc.source
-            guard = ParseGuard(source[start:cursor_byte].decode("utf-8", "replace"),
-                               source[cursor_byte:end].decode("utf-8", "replace"))
-        else:
-            guard = ParseGuard(prefix, suffix)
+        guard = parse_guard(doc, cursor_byte, windows, prefix, suffix)
         result = await generation
         assert isinstance(result, GenerationResult)
         if ticket.kind == "request":
