@@ -395,10 +395,16 @@ def eval_command(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per program (MultiPL-E: 5).")] = 5.0,
     limit: Annotated[int, typer.Option("--limit", help="Only the first N problems (0 = all).")] = 0,
     threads: Annotated[int, typer.Option("--threads", help="llama.cpp threads (0 = all cores).")] = 0,
+    fim: Annotated[bool, typer.Option("--fim/--no-fim", help="Score the FIM / next-line cases too.")] = True,
+    fim_cases: Annotated[Path | None, typer.Option("--fim-cases", help="FIM cases JSONL (default: the bundled set).")] = None,
+    fim_max_tokens: Annotated[int, typer.Option("--fim-max-tokens", min=1, help="Tokens per FIM answer.")] = 64,
+    fim_completions: Annotated[Path | None, typer.Option("--fim-completions", help="With --completions: given FIM answers (JSONL: name + completion).")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")] = True,
 ) -> None:
     """pass@k on sandboxed Elixir execution, raw and post-processed, with Elixir metrics; several models
     side by side. `finetune eval --compare DIR1 DIR2 … --out DIR` renders earlier runs together."""
+    from finetune.eval.fim import FimSettings
+    from finetune.eval.fim_cases import FIM_CASES_FILE
     from finetune.eval.generate import GenerationSettings, model_choices
     from finetune.eval.problems import ProblemError
     from finetune.eval.report import ReportError, load_results, merge_results, write_report
@@ -429,6 +435,8 @@ def eval_command(
         problems=tuple(problems or (DEFAULT_PROBLEMS,)), out=out, ks=ks,
         generation=GenerationSettings(samples=samples, temperature=temperature, max_tokens=max_tokens),
         limits=Limits(timeout_s=timeout), workers=workers or None, limit=limit, completions=completions, plots=plots,
+        fim_cases=(fim_cases or FIM_CASES_FILE) if fim else None, fim=FimSettings(max_tokens=fim_max_tokens),
+        fim_completions=fim_completions,
     )
     try:
         choices = [] if completions is not None else model_choices(

@@ -109,8 +109,8 @@ def _fim_section(results: dict[str, Any]) -> list[str]:
              "| model | mode | kind | cases | " + " | ".join(title for _, title in FIM_COLUMNS) + " |",
              "|---" * (4 + len(FIM_COLUMNS)) + "|"]
     for label, fim in scored:
-        for mode, by_kind in fim["modes"].items():
-            for kind, numbers in by_kind.items():
+        for mode, scores in fim["modes"].items():
+            for kind, numbers in [("all", scores["overall"]), *scores["by_kind"].items()]:
                 cells = [_cell(numbers.get(key), 1 if key == "chrf" else 3) for key, _ in FIM_COLUMNS]
                 lines.append(f"| {label} | {mode} | {kind} | {numbers.get('count', 0)} | " + " | ".join(cells) + " |")
     return lines

@@ -15,7 +15,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune.eval.fim_cases import SUITES_DIR
+from finetune.eval.fim import (
+    FimSettings,
+    evaluate_fim,
+    load_fim_cases,
+    load_fim_completions,
+    score_fim_completions,
+)
+from finetune.eval.fim_cases import FIM_CASES_FILE, SUITES_DIR
 from finetune.eval.generate import GenerationSettings, ModelChoice, generate_samples, open_backend
 from finetune.eval.metrics import static_metrics
 from finetune.eval.problems import Problem, load_completions, load_problems
@@ -37,6 +44,9 @@ class EvalOptions:
     workers: int | None = None
     limit: int = 0  # the first N problems only (0 = all)
     completions: Path | None = None  # score these instead of generating
+    fim_cases: Path | None = FIM_CASES_FILE  # None: no FIM / next-line scoring
+    fim: FimSettings = field(default_factory=FimSettings)
+    fim_completions: Path | None = None  # with `completions`: given FIM answers to score
     plots: bool = True
 
 
@@ -65,7 +75,11 @@ def evaluate(options: EvalOptions, choices: Sequence[ModelChoice], say: Callable
         # scorer, which names them as errors.
         left_out = {problem.name for problem in every[len(problems) :]}
         per_mode = {"given": {name: texts for name, texts in given.items() if name not in left_out}}
-        models = [score_model(str(options.completions), per_mode, {}, problems, options, say)]
+        model = score_model(str(options.completions), per_mode, {}, problems, options, say)
+        if options.fim_completions is not None and options.fim_cases is not None:
+            cases = load_fim_cases(options.fim_cases)
+            model["fim"] = score_fim_completions(cases, load_fim_completions(options.fim_completions))
+        models = [model]
     else:
         models = [evaluate_model(choice, problems, options, say) for choice in choices]
     first = models[0]["modes"][next(iter(models[0]["modes"]))]
@@ -100,11 +114,15 @@ def evaluate_model(
             tokens += sum(s.generated_tokens for s in samples)
             seconds += sum(s.seconds for s in samples)
             say(f"{label} [{index}/{len(problems)}] {problem.name}")
+        fim = None
+        if options.fim_cases is not None:
+            say(f"{label}: FIM / next-line cases")
+            fim = evaluate_fim(backend, load_fim_cases(options.fim_cases), options.fim, say=lambda _line: None)
     finally:
         backend.close()
     generation = {"settings": asdict(options.generation), "generated_tokens": tokens,
                   "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 2) if seconds else None}
-    return score_model(label, per_mode, generation, problems, options, say)
+    return {**score_model(label, per_mode, generation, problems, options, say), "fim": fim}
 
 
 def score_model(

