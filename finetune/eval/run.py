@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,10 @@ from finetune.eval.fim import (
 )
 from finetune.eval.fim_cases import FIM_CASES_FILE, SUITES_DIR
 from finetune.eval.generate import GenerationSettings, ModelChoice, generate_samples, open_backend
-from finetune.eval.metrics import static_metrics
+from finetune.eval.metrics import static_metrics, tool_metrics
 from finetune.eval.problems import Problem, load_completions, load_problems
 from finetune.eval.report import SCHEMA, write_report
-from finetune.eval.sandbox import Limits
+from finetune.eval.sandbox import Limits, make_runner
 from finetune.eval.score import score_completions
 
 DEFAULT_PROBLEMS = SUITES_DIR / "elixir_core.jsonl"
@@ -54,13 +54,28 @@ def load_all(paths: Sequence[Path]) -> list[Problem]:
     return [problem for path in paths for problem in load_problems(path)]
 
 
-def mean_metrics(problems: Sequence[Problem], completions: dict[str, list[str]]) -> dict[str, float]:
-    """Static metrics of each completed module (prompt + completion), averaged over completions."""
+def completion_metrics(
+    problems: Sequence[Problem], completions: dict[str, list[str]], limits: Limits
+) -> dict[str, list[dict[str, Any]]]:
+    """Per completion, the Elixir metrics of the module it finishes (prompt + completion): the static
+    ones, and whether it compiles with warnings as errors and is `mix format`ted (all completions in a
+    few sandboxed VMs, so the sandbox gets a batch's time and output room)."""
     prompts = {problem.name: problem.prompt for problem in problems}
-    rows = [static_metrics(prompts[name] + text).as_dict() for name, texts in completions.items() for text in texts]
-    if not rows:
-        return {}
-    return {key: round(statistics.fmean(float(row[key]) for row in rows), 4) for key in rows[0]}
+    modules = [(name, prompts[name] + text) for name, texts in completions.items() for text in texts]
+    batch_limits = replace(limits, timeout_s=max(limits.timeout_s, 180.0), cpu_s=max(limits.cpu_s, 180),
+                           output_chars=max(limits.output_chars, 16384))
+    tools = tool_metrics([code for _, code in modules], make_runner(batch_limits))
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for (name, code), tool in zip(modules, tools, strict=True):
+        rows.setdefault(name, []).append({**static_metrics(code).as_dict(), **asdict(tool)})
+    return rows
+
+
+def mean_metrics(rows: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Each numeric metric (booleans as shares) averaged over all completions."""
+    every = [row for per_problem in rows.values() for row in per_problem]
+    keys = [key for key, value in every[0].items() if isinstance(value, bool | int | float)] if every else []
+    return {key: round(statistics.fmean(float(row[key]) for row in every), 4) for key in keys}
 
 
 def evaluate(options: EvalOptions, choices: Sequence[ModelChoice], say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -137,7 +152,11 @@ def score_model(
     for mode, completions in per_mode.items():
         say(f"{label}: scoring {mode} completions")
         report = score_completions(problems, completions, options.limits, options.ks, options.workers)
-        report["metrics"] = mean_metrics(problems, completions)
+        rows = completion_metrics(problems, completions, options.limits)
+        for name, per_completion in rows.items():
+            if name in report["problems"]:
+                report["problems"][name]["metrics"] = per_completion
+        report["metrics"] = mean_metrics(rows)
         report["by_category"] = by_category(problems, report)
         modes[mode] = report
     return {"label": label, "generation": generation, "modes": modes}

@@ -52,6 +52,9 @@ def test_given_completions_are_scored_with_pass_at_k_and_metrics(tmp_path: Path)
     assert given["pass@k"]["1"] == pytest.approx((0.5 + 0 + 0) / 3)
     assert given["pass@k"]["2"] is None and given["not_computable"]["2"] == [wrong.name, problems[2].name]
     assert given["metrics"]["parses"] == pytest.approx(3 / 4)  # the broken completion does not parse
+    assert given["metrics"]["compiles"] == pytest.approx(3 / 4)  # the wrong solutions compile, and run
+    broken = given["problems"][problems[2].name]["metrics"][0]
+    assert broken["parses"] is False and broken["compiles"] is False and broken["error"]
     fim = results["models"][0]["fim"]
     assert fim["modes"]["given"]["overall"]["count"] == 2 and fim["modes"]["given"]["overall"]["exact_match"] == 0.5
     assert len(fim["missing"]) == len(cases) - 2
