@@ -399,18 +399,23 @@ def eval_command(
     fim_cases: Annotated[Path | None, typer.Option("--fim-cases", help="FIM cases JSONL (default: the bundled set).")] = None,
     fim_max_tokens: Annotated[int, typer.Option("--fim-max-tokens", min=1, help="Tokens per FIM answer.")] = 64,
     fim_completions: Annotated[Path | None, typer.Option("--fim-completions", help="With --completions: given FIM answers (JSONL: name + completion).")] = None,
+    forgetting: Annotated[bool, typer.Option("--forgetting/--no-forgetting", help="Perplexity of each GGUF model on general English and held-out Elixir (+ --perplexity, --heldout-config).")] = True,
+    perplexity_files: Annotated[list[Path] | None, typer.Option("--perplexity", help="Another text set: a text file, or dataset JSONL (repeatable).")] = None,
+    heldout_config: Annotated[Path | None, typer.Option("--heldout-config", help="A training run config: each stage's held-out split (the rows training kept out) becomes a set.")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")] = True,
 ) -> None:
     """pass@k on sandboxed Elixir execution, raw and post-processed, with Elixir metrics; several models
     side by side. `finetune eval --compare DIR1 DIR2 … --out DIR` renders earlier runs together."""
     from finetune.eval.fim import FimSettings
     from finetune.eval.fim_cases import FIM_CASES_FILE
+    from finetune.eval.forgetting import TextSetError, perplexity_sets
     from finetune.eval.generate import GenerationSettings, model_choices
     from finetune.eval.problems import ProblemError
     from finetune.eval.report import ReportError, load_results, merge_results, write_report
     from finetune.eval.run import DEFAULT_PROBLEMS, EvalOptions, evaluate
     from finetune.eval.sandbox import Limits
     from finetune.eval.score import ScoreError
+    from finetune.train.config import ConfigError
     from lsp.backends.base import BackendError
 
     def fail(message: str) -> typer.Exit:
@@ -431,12 +436,16 @@ def eval_command(
         ks = tuple(sorted({int(value) for value in k.split(",") if value.strip()}))
     except ValueError as exc:
         raise fail(f"--k {k!r}: give integers separated by commas") from exc
+    try:
+        sets = perplexity_sets(perplexity_files or (), heldout_config) if forgetting and completions is None else ()
+    except (TextSetError, ConfigError) as exc:
+        raise fail(str(exc)) from exc
     options = EvalOptions(
         problems=tuple(problems or (DEFAULT_PROBLEMS,)), out=out, ks=ks,
         generation=GenerationSettings(samples=samples, temperature=temperature, max_tokens=max_tokens),
         limits=Limits(timeout_s=timeout), workers=workers or None, limit=limit, completions=completions, plots=plots,
         fim_cases=(fim_cases or FIM_CASES_FILE) if fim else None, fim=FimSettings(max_tokens=fim_max_tokens),
-        fim_completions=fim_completions,
+        fim_completions=fim_completions, perplexity_sets=sets,
     )
     try:
         choices = [] if completions is not None else model_choices(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from finetune.eval.problems import cut_at_stop_tokens
-from lsp.backends.base import Backend, GenerationParams
+from lsp.backends.base import Backend, BackendError, GenerationParams
 from lsp.completion.postprocess import close_open_blocks, postprocess
 from lsp.config import ModelSettings
 from lsp.models import create_backend, plan_model
@@ -121,20 +121,32 @@ class ModelChoice:
         return f"{base} + {self.adapter.name}" if self.adapter is not None else base
 
 
+def gguf_paths(choice: ModelChoice) -> tuple[Path, Path | None]:
+    """(model GGUF, LoRA GGUF or None) of a choice that is not an endpoint; a registry version is checked
+    against its recorded base (BackendError / RegistryError say what is wrong)."""
+    settings = ModelSettings(path=str(choice.model or ""), threads=choice.threads, n_ctx=choice.n_ctx)
+    if choice.registry_version:
+        if choice.registry_root is None:
+            raise ValueError("--registry VERSION needs the registry folder (--registry-root or $DEVSTRAL_REGISTRY)")
+        spec = plan_model(settings, choice.registry_root, resolve_version(choice.registry_root, choice.registry_version))
+        lora = spec.lora_path
+    else:
+        spec = plan_model(settings, None, None)
+        lora = choice.adapter
+    if spec.model_path is None:
+        raise BackendError(f"{choice.label()}: no GGUF model")
+    if lora is not None and not lora.is_file():
+        raise BackendError(f"adapter file not found: {lora}")
+    return spec.model_path, lora
+
+
 def open_backend(choice: ModelChoice) -> Backend:
     """The backend for a model choice; BackendError / RegistryError say what is wrong."""
     if choice.endpoint:
         settings = ModelSettings(backend="openai_compat", url=choice.endpoint, name=choice.endpoint_model,
                                  timeout_s=120.0, n_ctx=choice.n_ctx)
         return create_backend(settings)
-    settings = ModelSettings(path=str(choice.model or ""), threads=choice.threads, n_ctx=choice.n_ctx)
-    if choice.registry_version:
-        if choice.registry_root is None:
-            raise ValueError("--registry VERSION needs the registry folder (--registry-root or $DEVSTRAL_REGISTRY)")
-        manifest = resolve_version(choice.registry_root, choice.registry_version)
-        spec = plan_model(settings, choice.registry_root, manifest)
-        return create_backend(settings, spec.model_path, spec.lora_path)
-    return create_backend(settings, None, choice.adapter)
+    return create_backend(ModelSettings(threads=choice.threads, n_ctx=choice.n_ctx), *gguf_paths(choice))
 
 
 def model_choices(

@@ -117,23 +117,18 @@ def _fim_section(results: dict[str, Any]) -> list[str]:
 
 
 def _forgetting_section(results: dict[str, Any]) -> list[str]:
-    scored = [(model["label"], model["forgetting"]) for model in results["models"] if model.get("forgetting")]
+    from finetune.eval.forgetting import forgetting_table  # it loads torch; --compare without it needs none
+
+    scored = {model["label"]: model["forgetting"] for model in results["models"] if model.get("forgetting")}
     if not scored:
         return []
-    sets = sorted({name for _, forgetting in scored for name in forgetting})
-    baseline = scored[0][1]
-    lines = ["", f"Perplexity (lower is better; × = ratio to {scored[0][0]}):", "",
+    baseline = next(iter(scored))
+    sets = list(dict.fromkeys(name for forgetting in scored.values() for name in forgetting))
+    cells = {(row["model"], row["set"]): f"{row['perplexity']:.3f}" + ("" if row["ratio"] is None else f" ({row['ratio']:.3f}×)")
+             for row in forgetting_table(scored, baseline)}
+    lines = ["", f"Perplexity (lower is better; × = ratio to {baseline}):", "",
              "| model | " + " | ".join(sets) + " |", "|---" * (1 + len(sets)) + "|"]
-    for label, forgetting in scored:
-        cells = []
-        for name in sets:
-            entry, base = forgetting.get(name), baseline.get(name)
-            if entry is None:
-                cells.append("–")
-                continue
-            ratio = entry["perplexity"] / base["perplexity"] if base else None
-            cells.append(f"{entry['perplexity']:.3f}" + (f" ({ratio:.3f}×)" if ratio is not None else ""))
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [f"| {label} | " + " | ".join(cells.get((label, name), "–") for name in sets) + " |" for label in scored]
     return lines
 
 

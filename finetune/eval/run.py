@@ -23,6 +23,7 @@ from finetune.eval.fim import (
     score_fim_completions,
 )
 from finetune.eval.fim_cases import FIM_CASES_FILE, SUITES_DIR
+from finetune.eval.forgetting import TextSet, perplexities
 from finetune.eval.generate import GenerationSettings, ModelChoice, generate_samples, open_backend
 from finetune.eval.metrics import static_metrics, tool_metrics
 from finetune.eval.problems import Problem, load_completions, load_problems
@@ -47,6 +48,7 @@ class EvalOptions:
     fim_cases: Path | None = FIM_CASES_FILE  # None: no FIM / next-line scoring
     fim: FimSettings = field(default_factory=FimSettings)
     fim_completions: Path | None = None  # with `completions`: given FIM answers to score
+    perplexity_sets: tuple[TextSet, ...] = ()  # forgetting: perplexity of each GGUF model on these
     plots: bool = True
 
 
@@ -137,7 +139,13 @@ def evaluate_model(
         backend.close()
     generation = {"settings": asdict(options.generation), "generated_tokens": tokens,
                   "seconds": round(seconds, 2), "tokens_per_s": round(tokens / seconds, 2) if seconds else None}
-    return {**score_model(label, per_mode, generation, problems, options, say), "fim": fim}
+    forgetting = None
+    if options.perplexity_sets and choice.endpoint:
+        say(f"{label}: no perplexity (an OpenAI-compatible endpoint returns no logits)")
+    elif options.perplexity_sets:
+        say(f"{label}: perplexity on {', '.join(text_set.name for text_set in options.perplexity_sets)}")
+        forgetting = perplexities(choice, options.perplexity_sets)
+    return {**score_model(label, per_mode, generation, problems, options, say), "fim": fim, "forgetting": forgetting}
 
 
 def score_model(

@@ -150,3 +150,39 @@ def test_merged_f16_q8_q4_load_generate_and_carry_the_tokenizer(embedded: tuple,
             backend.close()
     assert report["quantized"]["q8_0"]["perplexity_ratio"] < 1.05
     shutil.rmtree(out)  # pytest keeps old temporary folders; these files are large
+
+
+@pytest.mark.skipif(shutil.which("elixir") is None, reason="needs Debian's elixir on PATH")
+def test_eval_puts_the_exported_adapter_next_to_its_base(adapter_export: tuple[Path, dict], tmp_path: Path) -> None:
+    """`finetune eval --adapter`: base and base + adapter on the same problems, FIM cases and text sets,
+    side by side, with the adapter's perplexity as a ratio to the base's."""
+    import json
+    from dataclasses import asdict
+
+    from typer.testing import CliRunner
+
+    from finetune.cli import app
+    from finetune.eval.fim import load_fim_cases
+
+    out, _report = adapter_export
+    cases = tmp_path / "fim.jsonl"
+    cases.write_text("".join(json.dumps(asdict(case)) + "\n" for case in load_fim_cases()[:3]), encoding="utf-8")
+    extra = tmp_path / "cart.ex"
+    extra.write_text((EXAMPLES / "shopping_cart.ex").read_text(encoding="utf-8"), encoding="utf-8")
+    result = CliRunner().invoke(app, [
+        "eval", "--adapter", str(out / "adapter.gguf"), "--limit", "2", "--max-tokens", "48", "--threads", "1",
+        "--fim-cases", str(cases), "--fim-max-tokens", "16", "--perplexity", str(extra), "--out", str(tmp_path / "eval"),
+    ])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    base, tuned = results["models"]
+    assert (base["label"], tuned["label"]) == ("embedded", "embedded + adapter.gguf")
+    for model in (base, tuned):
+        assert model["modes"]["raw"]["problems_scored"] == model["modes"]["processed"]["problems_scored"] == 2
+        assert model["fim"]["modes"]["processed"]["overall"]["count"] == 3
+        assert set(model["forgetting"]) == {"general English", "held-out Elixir", "cart.ex"}
+    # The random adapter changes the model: its perplexity differs from the base's on every set.
+    for name, entry in tuned["forgetting"].items():
+        assert abs(entry["perplexity"] / base["forgetting"][name]["perplexity"] - 1) > 0.01, name
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "| embedded + adapter.gguf | processed |" in report and "×)" in report
