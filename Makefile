@@ -13,13 +13,20 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 setup: system-deps $(STAMP)
 
-# Debian's elixir and erlang-src: the idiom rules' semantic and compile checks run real Elixir.
-# `apt-get update` runs once, only when a package is missing.
+# Debian's packages, each installed only when missing (`apt-get update` runs once, then):
+# elixir and erlang-src (the idiom rules' checks and `finetune eval` run real Elixir), nodejs and npm
+# (the VS Code extension's build and tests), neovim (the Neovim integration's headless test).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_NEEDS := $(strip \
+	$(if $(shell command -v elixir),,elixir) \
+	$(if $(shell dpkg -s erlang-src >/dev/null 2>&1 && echo y),,erlang-src) \
+	$(if $(shell command -v node),,nodejs) \
+	$(if $(shell command -v npm),,npm) \
+	$(if $(shell command -v nvim),,neovim))
 system-deps:
-	@if ! command -v elixir >/dev/null 2>&1 || ! dpkg -s erlang-src >/dev/null 2>&1; then \
+	@if [ -n "$(APT_NEEDS)" ]; then \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq elixir erlang-src; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_NEEDS); \
 	fi
 
 # Unsloth's pins, read from pyproject's `gpu` extra (the one place they are written).
