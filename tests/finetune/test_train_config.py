@@ -326,11 +326,12 @@ def test_base_model_paths(tmp_path: Path, datasets: Path) -> None:
 
 def test_general_text_for_the_ewc_anchor(datasets: Path, tmp_path: Path) -> None:
     shipped = cpu_config([f"data.datasets={datasets}"], check_paths=True)
-    assert (shipped.ewc.general_text, shipped.ewc.general_samples) == ("builtin", 64)
+    # Off in the shipped config (docs/training-results.md: the base anchor costs stage 1's gain).
+    assert (shipped.ewc.general_text, shipped.ewc.general_samples) == ("", 64)
+    assert general_text_path("") is None
     assert general_text_path("builtin") == shipped_general_text("anchor")
     assert shipped_general_text("anchor").is_file() and shipped_general_text("eval").is_file()
-    assert general_text_path("") is None
-    assert cpu_config(['ewc.general_text=""']).ewc.general_text == ""
+    assert cpu_config(["ewc.general_text=builtin"]).ewc.general_text == "builtin"
     own = tmp_path / "english.txt"
     own.write_text("A plain paragraph about the weather.\n")
     overrides = [f"ewc.general_text={own}", f"data.datasets={datasets}"]
