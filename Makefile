@@ -9,7 +9,7 @@ STAMP := $(VENV)/.setup-done
 # llama.cpp builds with all cores; CPU-only and portable to the machines CI runs on.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup system-deps demo test test-python lint bench clean
+.PHONY: setup system-deps demo test test-python test-extension lint bench clean
 
 setup: system-deps $(STAMP)
 
@@ -48,11 +48,26 @@ $(STAMP): pyproject.toml Makefile finetune/requirements-unsloth.txt
 demo: setup
 	$(PY) examples/demo.py
 
-test: setup test-python
+test: setup test-python test-extension
 
 test-python:
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The VS Code extension: node modules only when the lock file changed, then the offline .vsix build
+# (type check + bundle + package), its unit tests and the integration test against the real server.
+EXT := extension
+EXT_STAMP := $(EXT)/node_modules/.installed
+
+$(EXT_STAMP): $(EXT)/package-lock.json
+	cd $(EXT) && npm ci --prefer-offline
+	touch $@
+
+test-extension: $(EXT_STAMP)
+	cd $(EXT) && npm run package
+	cd $(EXT) && npm run format:check
+	cd $(EXT) && npm test
+	cd $(EXT) && npm run test:integration
 
 bench: setup
 	$(PY) bench/keystroke_replay.py
