@@ -44,12 +44,14 @@ from lsp.registry import (
     RegistryError,
     VersionManifest,
     channel_file,
+    list_versions,
     read_channel,
     read_json_object,
     read_manifest,
     resolve_version,
     sha256_file,
     version_dir,
+    version_names,
 )
 
 __all__ = [
@@ -198,9 +200,7 @@ class Registry:
         for channel, state in self._channel_states():
             if state.version:
                 active.setdefault(state.version, []).append(channel)
-        manifests = [read_manifest(self.root, name) for name in self._version_names()]
-        manifests.sort(key=lambda manifest: (manifest.created_at, manifest.id))
-        return [(manifest, active.get(manifest.id, [])) for manifest in manifests]
+        return [(manifest, active.get(manifest.id, [])) for manifest in list_versions(self.root)]
 
     def show(self, version: str) -> dict[str, Any]:
         """The manifest, the run card, export report and eval copied beside it, and the channels using it."""
@@ -381,16 +381,7 @@ class Registry:
         write_json_atomic(self.root / REGISTRY_FILE, config)
 
     def _version_names(self, prefix: str = "") -> list[str]:
-        versions = self.root / VERSIONS_DIR
-        if not versions.is_dir():
-            return []
-        return sorted(
-            entry.name
-            for entry in versions.iterdir()
-            if entry.name.startswith(prefix)
-            and not entry.name.startswith(".")
-            and (entry / MANIFEST_FILE).is_file()
-        )
+        return version_names(self.root, prefix)
 
     def _channel_states(self) -> list[tuple[str, ChannelState]]:
         channels = self.root / CHANNELS_DIR

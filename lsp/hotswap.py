@@ -26,6 +26,7 @@ from lsp.registry import (
     RegistryError,
     VersionManifest,
     channel_signature,
+    list_versions,
     read_channel,
     read_manifest,
     resolve_version,
@@ -118,9 +119,10 @@ class ModelManager:
             self._reported.add((version, message))
             self._show("error", message)
 
-    def registry_status(self) -> dict[str, Any]:
-        """The `registry` block of `devstralElixir/status`."""
-        return {
+    def registry_status(self, with_versions: bool = False) -> dict[str, Any]:
+        """The `registry` block of `devstralElixir/status`; `with_versions` adds what a version picker
+        shows (the registry is read from disk, so only on request)."""
+        status: dict[str, Any] = {
             "root": str(self.root) if self.root is not None else None,
             "channel": self.settings.channel,
             "activeVersion": _version_id(self.active),
@@ -128,6 +130,29 @@ class ModelManager:
             "loading": self.loading,
             "lastError": self.last_error,
         }
+        if with_versions:
+            status.update(self._versions())
+        return status
+
+    def _versions(self) -> dict[str, Any]:
+        """The channel's version and history, and every version newest first; an unreadable registry
+        lists nothing and says why."""
+        listed: dict[str, Any] = {"channelVersion": None, "channelHistory": [], "versions": [], "versionsError": None}
+        if self.root is None or not self.root.is_dir():
+            return listed
+        try:
+            state = read_channel(self.root, self.settings.channel)
+            manifests = list_versions(self.root)
+        except (RegistryError, OSError) as exc:
+            return {**listed, "versionsError": str(exc)}
+        if state is not None:
+            listed.update(channelVersion=state.version, channelHistory=list(state.history))
+        listed["versions"] = [
+            {"id": m.id, "kind": m.kind, "runName": m.run_name, "createdAt": m.created_at,
+             "promptFormat": m.prompt_format, "baseName": m.base_name}
+            for m in reversed(manifests)
+        ]
+        return listed
 
     # -- loading ----------------------------------------------------------------------------------------
     def _build(self, settings: ModelSettings, root: Path | None, version: VersionManifest | None) -> Backend:

@@ -103,6 +103,25 @@ def read_manifest(root: Path, version: str) -> VersionManifest:
         raise RegistryError(f"no version {version!r} in {root} ({path} is missing)") from exc
 
 
+def version_names(root: Path, prefix: str = "") -> list[str]:
+    """The version folders that hold a manifest, sorted; writers build a version in a dot-named folder
+    and rename it when complete, so those are skipped."""
+    versions = root / VERSIONS_DIR
+    if not versions.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in versions.iterdir()
+        if entry.name.startswith(prefix) and not entry.name.startswith(".") and (entry / MANIFEST_FILE).is_file()
+    )
+
+
+def list_versions(root: Path) -> list[VersionManifest]:
+    """Every version, oldest first (creation time, then id)."""
+    manifests = [read_manifest(root, name) for name in version_names(root)]
+    return sorted(manifests, key=lambda manifest: (manifest.created_at, manifest.id))
+
+
 def read_channel(root: Path, channel: str) -> ChannelState | None:
     """The channel's state, or None when nothing was ever promoted to it."""
     path = channel_file(root, channel)

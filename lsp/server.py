@@ -176,8 +176,9 @@ class ElixirLanguageServer(LanguageServer):
         except BackendError as exc:
             raise JsonRpcInternalError(str(exc)) from exc
 
-    def status(self, uri: str | None = None, with_prompt: bool = False) -> dict[str, Any]:
-        """`devstralElixir/status`; with a document URI it also describes that document."""
+    def status(self, uri: str | None = None, with_prompt: bool = False, with_versions: bool = False) -> dict[str, Any]:
+        """`devstralElixir/status`; with a document URI it also describes that document, `withPrompt`
+        adds the last model call's prompt, `withVersions` the registry's versions."""
         backend = self.engine.backend
         info = backend.info() if backend is not None else None
         prefill = self.engine.last_prefill
@@ -190,7 +191,7 @@ class ElixirLanguageServer(LanguageServer):
             "fim": info.fim is not None if info else None,
             "modelPromptFormat": info.prompt_format if info else None,
             "modelError": self.models.model_error,
-            "registry": self.models.registry_status(),
+            "registry": self.models.registry_status(with_versions),
             "documents": len(self.engine.documents),
             "requests": self.engine.stats.as_dict(),
             "lastPrefill": None
@@ -390,7 +391,7 @@ async def code_action_resolve(ls: ElixirLanguageServer, action: types.CodeAction
 
 @server.feature(STATUS_REQUEST)
 def status(ls: ElixirLanguageServer, params: Any) -> dict[str, Any]:
-    return ls.status(_param(params, "uri"), bool(_param(params, "withPrompt")))
+    return ls.status(_param(params, "uri"), bool(_param(params, "withPrompt")), bool(_param(params, "withVersions")))
 
 
 @server.feature(PIN_VERSION_REQUEST)

@@ -10,7 +10,7 @@ import {
 
 import { fixAllParams, isFixAll, makeIdiomaticParams, offeredActions } from './actions';
 import { PIN_VERSION_REQUEST, type PinVersionParams, type RegistryStatus } from './protocol';
-import { readChannel, readVersions, versionChoices } from './registry';
+import { versionChoices } from './registry';
 import type { Session } from './session';
 import { SECTION } from './settings';
 import { shortVersion } from './statusBar';
@@ -119,7 +119,7 @@ async function noRegistry(registry: RegistryStatus): Promise<void> {
 
 async function switchModelVersion(session: Session): Promise<void> {
   const client = session.requireClient();
-  const status = client && (await session.fetchStatus());
+  const status = client && (await session.fetchStatus({ withVersions: true }));
   if (client === undefined || status === undefined) {
     return;
   }
@@ -128,11 +128,13 @@ async function switchModelVersion(session: Session): Promise<void> {
     await noRegistry(registry);
     return;
   }
-  const choices = versionChoices(
-    registry,
-    await readChannel(registry.root, registry.channel),
-    await readVersions(registry.root),
-  );
+  if (registry.versionsError) {
+    void vscode.window.showErrorMessage(
+      `DevstralElixir: cannot list the versions: ${registry.versionsError}`,
+    );
+    return;
+  }
+  const choices = versionChoices(registry);
   const picked = await vscode.window.showQuickPick(choices, {
     placeHolder: `Serve which version of ${registry.root}?`,
     matchOnDescription: true,

@@ -8,6 +8,8 @@ export const MODEL_ACTION_TITLE = 'Make idiomatic (model)';
 export interface StatusParams {
   uri?: string;
   withPrompt?: boolean;
+  /** Adds the registry's versions and the channel's history (read from disk: for the picker only). */
+  withVersions?: boolean;
 }
 
 export interface PinVersionParams {
@@ -22,6 +24,21 @@ export interface RegistryStatus {
   pinned: string | null;
   loading: boolean;
   lastError: string | null;
+  /** With `withVersions`: */
+  channelVersion?: string | null;
+  channelHistory?: string[];
+  versions?: VersionInfo[];
+  versionsError?: string | null;
+}
+
+/** A registry version as the server lists it, newest first. */
+export interface VersionInfo {
+  id: string;
+  kind: string;
+  runName: string;
+  createdAt: string;
+  promptFormat: string;
+  baseName: string;
 }
 
 export interface Status {

@@ -177,6 +177,25 @@ async def test_a_channel_change_swaps_to_the_adapter_on_the_served_base(h: Harne
     assert h.shown == []
 
 
+async def test_status_lists_the_versions_for_a_picker_only_when_asked(h: Harness):
+    await h.manager.configure(h.settings(), None)
+    assert "versions" not in h.manager.registry_status()
+    assert h.manager.registry_status(with_versions=True)["versions"] == []
+    old = h.add("aaaa000000000001", created_at="2026-11-01T10:00:00Z", run_name="stage1")
+    new = h.add("bbbb000000000002", kind="model", created_at="2026-11-02T10:00:00Z")
+    (h.root / "versions" / ".cccc000000000003-partial").mkdir()  # a version still being written
+    h.promote(old.id)
+    listed = h.manager.registry_status(with_versions=True)
+    assert [v["id"] for v in listed["versions"]] == [new.id, old.id]  # newest first
+    assert listed["versions"][1] == {"id": old.id, "kind": "adapter", "runName": "stage1",
+                                     "createdAt": "2026-11-01T10:00:00Z", "promptFormat": PROMPT_FORMAT_VERSION,
+                                     "baseName": h.base.name}
+    assert (listed["channelVersion"], listed["channelHistory"], listed["versionsError"]) == (old.id, [], None)
+    (h.root / "versions" / new.id / "manifest.json").write_text("{not json")
+    broken = h.manager.registry_status(with_versions=True)
+    assert broken["versions"] == [] and new.id in broken["versionsError"]
+
+
 async def test_an_unchanged_signature_does_nothing(h: Harness):
     h.add("aaaa000000000001")
     h.promote("aaaa000000000001")

@@ -3,7 +3,8 @@
 // code-action requests and custom requests the extension sends. The embedded model really runs.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -51,7 +52,7 @@ import {
   type ServerSettings,
   serverSettings,
 } from '../../src/settings';
-import { missingServer, REPO_ROOT, SERVER } from '../python';
+import { missingServer, python, REPO_ROOT, SERVER } from '../python';
 import { applyEdits, CAPABILITIES, changedLines, editsFor, stripCursors } from './editor';
 
 interface ModelCall {
@@ -95,6 +96,19 @@ function defaultSettings(overrides: Record<string, unknown> = {}): ServerSetting
     },
   );
 }
+
+// A version as `finetune registry add` writes it (lsp/registry.py's manifest; no channel promotes it).
+const WRITE_VERSION = `
+import json, pathlib, sys
+from lsp.registry import MANIFEST_FILE, VersionManifest, version_dir
+root = pathlib.Path(json.load(sys.stdin))
+manifest = VersionManifest(id="3d27d4bf0123abcd", kind="adapter", entry="adapter.gguf", files={},
+    prompt_format="devstral-elixir/1", base_name="SmolLM2", base_sha256="0" * 64,
+    created_at="2026-03-01T12:00:00Z", run_name="smollm2-cpu")
+version_dir(root, manifest.id).mkdir(parents=True)
+(version_dir(root, manifest.id) / MANIFEST_FILE).write_text(json.dumps(manifest.as_json()))
+print("null")
+`;
 
 describe.skipIf(skipped !== undefined)('the server as the extension drives it', () => {
   let server: ChildProcess;
@@ -319,6 +333,39 @@ describe.skipIf(skipped !== undefined)('the server as the extension drives it', 
     });
     expect(await hasRule()).toBe(true);
     expect(messages.map((m) => m.message)).toEqual([]);
+  });
+
+  it('lists a registry\'s versions for "Switch model version"', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'registry-'));
+    try {
+      python(WRITE_VERSION, root);
+      await connection.sendNotification(DidChangeConfigurationNotification.type, {
+        settings: defaultSettings({ 'model.registry': root }),
+      });
+      let registry = (await status()).registry;
+      for (let tries = 0; registry.root !== root && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        registry = (await status()).registry;
+      }
+      expect(registry.versions).toBeUndefined(); // only on request: it reads the registry from disk
+      const listed = (await connection.sendRequest<Status>(STATUS_REQUEST, { withVersions: true })).registry;
+      expect(listed).toMatchObject({ root, channelVersion: null, channelHistory: [], versionsError: null });
+      expect(listed.versions).toEqual([
+        {
+          id: '3d27d4bf0123abcd',
+          kind: 'adapter',
+          runName: 'smollm2-cpu',
+          createdAt: '2026-03-01T12:00:00Z',
+          promptFormat: 'devstral-elixir/1',
+          baseName: 'SmolLM2',
+        },
+      ]);
+    } finally {
+      await connection.sendNotification(DidChangeConfigurationNotification.type, {
+        settings: defaultSettings(),
+      });
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('answers devstralElixir/pinVersion as "Switch model version" expects', async () => {
