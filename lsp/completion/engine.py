@@ -261,7 +261,7 @@ class CompletionEngine:
         ticket = self._new_background_ticket("speculative")
         try:
             source = doc.source[:cursor_byte] + offered.encode("utf-8") + doc.source[cursor_byte:]
-            accepted = Document(doc.uri, source.decode("utf-8", errors="replace"), doc.version)
+            accepted = Document(doc.uri, source.decode("utf-8", errors="replace"), doc.version, encoding=doc.encoding)
             new_cursor = cursor_byte + len(offered.encode("utf-8"))
             completion = await self._generate(accepted, new_cursor, ticket)
         except Exception as exc:
@@ -333,6 +333,7 @@ class CompletionEngine:
                 if is_mid_line(before, after):
                     cached = cached.split("\n", 1)[0]
                 self.stats.from_cache += 1
+                del self._latest[key]  # answered: nothing is in flight (diagnostics wait while something is)
                 return self._finish(Completion(cached, "cache", (time.perf_counter() - started) * 1000))
 
         try:
