@@ -30,7 +30,7 @@ from lsp.syntax.parser import make_parser
 @dataclass(frozen=True)
 class Position:
     line: int
-    character: int  # UTF-16 code units
+    character: int  # in the negotiated position encoding's units: UTF-16 code units unless the client chose otherwise
 
 
 def utf16_to_char_index(line: str, utf16_col: int) -> int:
@@ -50,6 +50,28 @@ def _char_to_utf16(line: str, char_index: int) -> int:
     if head.isascii():
         return len(head)
     return len(head.encode("utf-16-le")) // 2
+
+
+# LSP's position encodings (`general.positionEncodings`); the client picks, UTF-16 unless it says otherwise.
+ENCODINGS = ("utf-16", "utf-8", "utf-32")
+
+
+def column_to_char_index(line: str, column: int, encoding: str) -> int:
+    """Index into `line` (code points) of a column in `encoding`; clamps past the end, and a column inside
+    a character (a UTF-8 continuation byte) falls back to that character's start."""
+    if encoding == "utf-32":
+        return min(column, len(line))
+    if encoding == "utf-8":
+        return len(line.encode("utf-8")[:column].decode("utf-8", errors="ignore"))
+    return utf16_to_char_index(line, column)
+
+
+def char_index_to_column(line: str, char_index: int, encoding: str) -> int:
+    if encoding == "utf-32":
+        return char_index
+    if encoding == "utf-8":
+        return len(line[:char_index].encode("utf-8"))
+    return _char_to_utf16(line, char_index)
 
 
 # Per-edit reparse budget; a local edit reparses in well under it (median ~0.3 ms on 5,000 lines).
@@ -76,9 +98,13 @@ class Document:
         version: int = 0,
         parser: tree_sitter.Parser | None = None,
         reparse_budget_s: float | None = REPARSE_BUDGET_S,
+        encoding: str = "utf-16",
     ):
+        if encoding not in ENCODINGS:
+            raise ValueError(f"position encoding {encoding!r} is not one of {', '.join(ENCODINGS)}")
         self.uri = uri
         self.version = version
+        self.encoding = encoding  # what Position.character counts
         self._parser = parser or make_parser()
         self.reparse_budget_s = reparse_budget_s  # None: always reparse fully (tests, tools)
         self.source = text.encode("utf-8")
@@ -156,14 +182,14 @@ class Document:
             return 0
         line_bytes = self.line_bytes(position.line)
         line = line_bytes.decode("utf-8", errors="replace")
-        chars = utf16_to_char_index(line, position.character)
+        chars = column_to_char_index(line, position.character, self.encoding)
         return self._starts[position.line] + len(line[:chars].encode("utf-8"))
 
     def position_of(self, offset: int) -> Position:
         line = self.line_of_byte(offset)
         column_bytes = self.source[self._starts[line] : offset]
         text = column_bytes.decode("utf-8", errors="replace")
-        return Position(line, _char_to_utf16(text, len(text)))
+        return Position(line, char_index_to_column(text, len(text), self.encoding))
 
     def point_of(self, offset: int) -> tuple[int, int]:
         """tree-sitter point (row, byte column)."""
@@ -173,7 +199,7 @@ class Document:
     def snapshot(self) -> Document:
         """A frozen copy for work off the event loop (edits mutate the tree and line index in place)."""
         copy = Document.__new__(Document)
-        copy.uri, copy.version, copy._parser = self.uri, self.version, make_parser()
+        copy.uri, copy.version, copy._parser, copy.encoding = self.uri, self.version, make_parser(), self.encoding
         copy.reparse_budget_s, copy.deferred_reparses = self.reparse_budget_s, 0
         copy._behind, copy._exact = False, True
         copy.source, copy._starts, copy._tree = self.source, list(self._starts), self.tree.copy()

@@ -279,7 +279,10 @@ def did_open(ls: ElixirLanguageServer, params: types.DidOpenTextDocumentParams) 
     item = params.text_document
     if not _is_elixir(item.uri, item.language_id):
         return
-    ls.engine.documents[item.uri] = Document(item.uri, item.text, item.version)
+    # pygls gives the client's string when it picked one of the client's, else the enum of its default.
+    negotiated = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
+    encoding = negotiated.value if isinstance(negotiated, types.PositionEncodingKind) else str(negotiated)
+    ls.engine.documents[item.uri] = Document(item.uri, item.text, item.version, encoding=encoding)
     ls.schedule_diagnostics(item.uri, delay_s=0)
 
 

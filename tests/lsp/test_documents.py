@@ -29,6 +29,29 @@ def test_utf16_positions_round_trip_through_astral_characters():
     assert doc.source[line_end : line_end + 1] == b"\n"
 
 
+def test_the_negotiated_position_encoding_is_honoured():
+    """A client may choose UTF-8 or UTF-32 columns (Neovim 0.10+ offers UTF-8 first)."""
+    line = '    "héllo 😀 #{x}"'
+    before_emoji = line.index("😀")
+    starts = {  # the emoji's column in each encoding's units, and its width in them
+        "utf-16": (len(line[:before_emoji].encode("utf-16-le")) // 2, 2),
+        "utf-8": (len(line[:before_emoji].encode()), 4),
+        "utf-32": (before_emoji, 1),
+    }
+    for encoding, (start_col, width) in starts.items():
+        doc = Document("file:///a.ex", SOURCE, encoding=encoding)
+        start = doc.byte_offset(Position(2, start_col))
+        end = doc.byte_offset(Position(2, start_col + width))
+        assert doc.source[start:end].decode() == "😀", encoding
+        assert doc.position_of(end) == doc.snapshot().position_of(end) == Position(2, start_col + width)
+        doc.apply_change(Position(2, start_col), Position(2, start_col + width), "x", 2)
+        assert doc.source.decode().splitlines()[2] == line.replace("😀", "x"), encoding
+    # A UTF-8 column inside a character falls back to the character's start.
+    doc = Document("file:///a.ex", SOURCE, encoding="utf-8")
+    inside = doc.byte_offset(Position(2, starts["utf-8"][0] + 2))
+    assert inside == doc.byte_offset(Position(2, starts["utf-8"][0]))
+
+
 def test_incremental_insert_and_delete_keep_text_and_tree():
     doc = Document("file:///a.ex", SOURCE)
     doc.apply_change(Position(1, 9), Position(1, 9), ", y", version=2)
