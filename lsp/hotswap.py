@@ -97,6 +97,7 @@ class ModelManager:
         self._log = log
         self._create = create
         self.settings = ModelSettings()
+        self._served_key: ModelSettings | None = None  # load_key of the settings the served backend was built with
         self.root: Path | None = None
         self.pin = ""  # a version id or prefix; "" = follow the channel
         self.active: VersionManifest | None = None  # None = the base (or nothing loaded)
@@ -161,9 +162,10 @@ class ModelManager:
     async def _load(self, version: VersionManifest | None) -> str | None:
         """Build `version`'s backend beside the served one and switch to it; the error message, or None."""
         self.loading = True
+        settings = self.settings
         try:
             # Not the engine's worker: that one keeps generating on the old backend meanwhile.
-            backend = await asyncio.to_thread(self._build, self.settings, self.root, version)
+            backend = await asyncio.to_thread(self._build, settings, self.root, version)
         except Exception as exc:  # BackendError, or anything unexpected: report, never crash
             if not isinstance(exc, BackendError):
                 logger.exception("model load failed")
@@ -177,6 +179,7 @@ class ModelManager:
         had_backend = self.engine.backend is not None
         self.engine.set_backend(backend)
         self.active = version
+        self._served_key = load_key(settings)
         self.model_error = None
         self.last_error = None
         info = backend.info()
@@ -198,13 +201,16 @@ class ModelManager:
             )
         return None
 
-    async def _switch(self, force: bool, show: bool = True) -> str | None:
+    async def _switch(self, force: bool | None, show: bool = True) -> str | None:
         """Serve the target version if it is not served already; the failure message, or None.
 
         `force` reloads even the served version (the base settings changed) and falls back to the base
-        when the target cannot be served, since the old backend no longer matches the settings.
+        when the target cannot be served, since the old backend no longer matches the settings. None
+        decides under the lock, so settings that arrive while the same load runs do not load it twice.
         """
         async with self._lock:
+            if force is None:
+                force = self.engine.backend is None or load_key(self.settings) != self._served_key
             try:
                 target = target_version(self.root, self.settings.channel, self.pin)
             except RegistryError as exc:
@@ -252,7 +258,6 @@ class ModelManager:
     # -- entry points -----------------------------------------------------------------------------------
     async def configure(self, settings: ModelSettings, workspace: Path | None) -> None:
         """New model settings: serve what they name, reloading only when the backend depends on them."""
-        force = self.engine.backend is None or load_key(settings) != load_key(self.settings)
         self.settings = settings
         self.root = registry_root(settings, workspace)
         self.pin = settings.pin
@@ -260,7 +265,7 @@ class ModelManager:
         if self.root is not None and not self.root.is_dir():
             self._show("warning", f"model registry {self.root} does not exist (yet); serving the base model")
         self._signature = self._read_signature()
-        await self._switch(force)
+        await self._switch(force=None)
 
     def _read_signature(self) -> tuple[int, int, int] | None:
         return channel_signature(self.root, self.settings.channel) if self.root is not None else None

@@ -156,6 +156,15 @@ async def test_without_a_registry_the_base_is_served_as_before(h: Harness):
     assert len(h.built) == 1 and h.shown == []
 
 
+async def test_the_same_settings_arriving_during_the_load_do_not_load_twice(h: Harness):
+    """Neovim 0.8+ sends `workspace/didChangeConfiguration` right after start, while the model loads."""
+    settings = ModelSettings(path=str(h.base))
+    await asyncio.gather(h.manager.configure(settings, None), h.manager.configure(settings, None))
+    assert h.built == [ModelSpec(h.base)]
+    await h.manager.configure(ModelSettings(path=str(h.base), threads=3), None)  # a setting the load uses
+    assert len(h.built) == 2
+
+
 async def test_an_empty_channel_serves_the_base(h: Harness):
     await h.manager.configure(h.settings(), None)
     assert h.serving == "base" and h.manager.active is None
