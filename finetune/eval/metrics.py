@@ -179,21 +179,30 @@ def _tool_check_script() -> str:
 
 
 def tool_metrics(
-    codes: Sequence[str], run: Runner, batch: int = 32, file_timeout_s: float = 5.0
+    codes: Sequence[str],
+    run: Runner,
+    batch: int = 32,
+    file_timeout_s: float = 5.0,
+    generated_from: Sequence[int] | None = None,
 ) -> list[ToolMetrics]:
     """`compiles` and `formatted` of every code, `batch` files per sandbox run, all checked in one VM
-    (tool_check.exs) instead of two VM starts per file. Each file gets `file_timeout_s` per check; its
-    modules are unloaded before the next. If the VM dies (System.halt, a limit of `run`) or its output
-    is cut short, what it printed stands and the rest runs again: the first file without a verdict alone,
-    which is then, if it dies again, a failure (unlike elixirc, which exits 0 on a compile-time
-    System.halt(0)). So a runner with small limits stays correct, only slower; for speed give it room for
+    (tool_check.exs) instead of two VM starts per file. `generated_from[i]` (a 0-based line) makes
+    `formatted` judge only the lines from there on: a completion is formatted when `mix format` changes
+    none of its lines, whatever it would change in the given prompt above it. Without it, the whole
+    file must be formatted, as `mix format --check-formatted` requires.
+
+    Each file gets `file_timeout_s` per check; its modules are unloaded before the next. If the VM dies
+    (System.halt, a limit of `run`) or its output is cut short, what it printed stands and the rest runs
+    again: the first file without a verdict alone, which is then, if it dies again, a failure (unlike
+    elixirc, which exits 0 on a compile-time System.halt(0)). So a runner with small limits stays correct, only slower; for speed give it room for
     a whole batch, e.g. make_runner(Limits(timeout_s=120, cpu_s=120, output_chars=16384))."""
     format_flags: dict[int, bool] = {}
     compiled: dict[int, tuple[bool, str]] = {}
     queue = deque(list(range(start, min(start + batch, len(codes)))) for start in range(0, len(codes), batch))
     while queue:
         group = queue.popleft()
-        exit_code, flags, verdicts = _check_batch([codes[i] for i in group], run, file_timeout_s)
+        starts = [generated_from[i] if generated_from is not None else 0 for i in group]
+        exit_code, flags, verdicts = _check_batch([codes[i] for i in group], starts, run, file_timeout_s)
         for position, index in enumerate(group):
             if position < len(flags):
                 format_flags.setdefault(index, flags[position])
@@ -213,12 +222,13 @@ def tool_metrics(
 
 
 def _check_batch(
-    codes: Sequence[str], run: Runner, file_timeout_s: float
+    codes: Sequence[str], starts: Sequence[int], run: Runner, file_timeout_s: float
 ) -> tuple[int | None, list[bool], dict[int, tuple[bool, str]]]:
     """One run of tool_check.exs: (exit code, formatted per file, position -> (compiles, error))."""
     nonce = secrets.token_hex(6)  # user code cannot print a verdict line by chance
     files = {"tool_check.exs": _tool_check_script()}
     files.update({f"{position}/code.ex": code for position, code in enumerate(codes)})
+    files.update({f"{position}/from": str(start) for position, start in enumerate(starts)})
     argv = ["elixir", "tool_check.exs", nonce, str(round(file_timeout_s * 1000)), *map(str, range(len(codes)))]
     exit_code, output = run(argv, files)
     flags_line = re.search(rf"{nonce} F ([01]*) {nonce}", output)

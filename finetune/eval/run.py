@@ -60,13 +60,17 @@ def completion_metrics(
     problems: Sequence[Problem], completions: dict[str, list[str]], limits: Limits
 ) -> dict[str, list[dict[str, Any]]]:
     """Per completion, the Elixir metrics of the module it finishes (prompt + completion): the static
-    ones, and whether it compiles with warnings as errors and is `mix format`ted (all completions in a
-    few sandboxed VMs, so the sandbox gets a batch's time and output room)."""
+    ones, whether it compiles with warnings as errors, and whether `mix format` leaves the completion's
+    lines as they are (all completions in a few sandboxed VMs, so the sandbox gets a batch's time and
+    output room)."""
     prompts = {problem.name: problem.prompt for problem in problems}
     modules = [(name, prompts[name] + text) for name, texts in completions.items() for text in texts]
     batch_limits = replace(limits, timeout_s=max(limits.timeout_s, 180.0), cpu_s=max(limits.cpu_s, 180),
                            output_chars=max(limits.output_chars, 16384))
-    tools = tool_metrics([code for _, code in modules], make_runner(batch_limits))
+    # `formatted` judges the completion's lines only (the line it starts on included): the given
+    # skeleton is not `mix format`ted (MultiPL-E's layout), which no completion can change.
+    tools = tool_metrics([code.rstrip("\n") + "\n" for _, code in modules], make_runner(batch_limits),
+                         generated_from=[prompts[name].count("\n") for name, _ in modules])
     rows: dict[str, list[dict[str, Any]]] = {}
     for (name, code), tool in zip(modules, tools, strict=True):
         rows.setdefault(name, []).append({**static_metrics(code).as_dict(), **asdict(tool)})

@@ -57,7 +57,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _problem_entry(outcomes: Sequence[Any], ks: Iterable[int]) -> dict[str, Any]:
+def _problem_entry(texts: Sequence[str], outcomes: Sequence[Any], ks: Iterable[int]) -> dict[str, Any]:
     n = len(outcomes)
     c = sum(outcome.passed for outcome in outcomes)
     return {
@@ -65,6 +65,8 @@ def _problem_entry(outcomes: Sequence[Any], ks: Iterable[int]) -> dict[str, Any]
         "c": c,
         "statuses": [outcome.status for outcome in outcomes],
         "pass@k": {str(k): pass_at_k(n, c, k) if k <= n else None for k in ks},
+        # Kept so a run can be read, and scored again with --completions, without generating again.
+        "completions": list(texts),
         "results": [outcome.as_dict() for outcome in outcomes],
     }
 
@@ -100,7 +102,7 @@ def score_completions(
     for (problem, _text), outcome in zip(jobs, outcomes, strict=True):
         grouped.setdefault(problem.name, []).append(outcome)
     scored = [problem.name for problem in problems if grouped.get(problem.name)]
-    per_problem = {name: _problem_entry(grouped[name], ks) for name in scored}
+    per_problem = {name: _problem_entry(completions[name], grouped[name], ks) for name in scored}
     counts = {name: (entry["n"], entry["c"]) for name, entry in per_problem.items()}
     overall = aggregate(counts, ks)
     status_counts = Counter(outcome.status for outcome in outcomes)

@@ -22,7 +22,8 @@ defmodule DevstralElixirToolCheck do
     # Formatting runs no user code: every verdict is out before the first compile can kill the VM.
     flags =
       Enum.map(dirs, fn dir ->
-        if formatted?(Path.join([root, dir, "code.ex"]), timeout), do: "1", else: "0"
+        from = generated_from(Path.join([root, dir, "from"]))
+        if formatted?(Path.join([root, dir, "code.ex"]), from, timeout), do: "1", else: "0"
       end)
 
     IO.puts("#{nonce} F #{Enum.join(flags)} #{nonce}")
@@ -36,10 +37,18 @@ defmodule DevstralElixirToolCheck do
   end
 
   # `mix format` with no .formatter.exs: Code.format_string!/2 with only :file, plus a final newline.
-  defp formatted?(path, timeout),
-    do: isolated(fn -> same_when_formatted?(path) end, timeout) == {:ok, true}
+  defp formatted?(path, from, timeout),
+    do: isolated(fn -> same_when_formatted?(path, from) end, timeout) == {:ok, true}
 
-  defp same_when_formatted?(path) do
+  # The first line of generated code (0-based); the lines above it are given and not judged.
+  defp generated_from(path) do
+    case File.read(path) do
+      {:ok, text} -> String.to_integer(String.trim(text))
+      {:error, _} -> 0
+    end
+  end
+
+  defp same_when_formatted?(path, from) do
     input = File.read!(path)
 
     output =
@@ -48,10 +57,26 @@ defmodule DevstralElixirToolCheck do
         formatted -> IO.iodata_to_binary([formatted, ?\n])
       end
 
-    input == output
+    if from == 0,
+      do: input == output,
+      else: untouched_from?(String.split(input, "\n"), String.split(output, "\n"), from)
   rescue
     # mix format fails on code it cannot parse
     _ -> false
+  end
+
+  # Formatting deletes or changes no line at index >= from, and inserts none after it (a blank line
+  # it inserts right before `from` belongs to the given code above).
+  defp untouched_from?(before, after_formatting, from) do
+    before
+    |> List.myers_difference(after_formatting)
+    |> Enum.reduce_while(0, fn
+      {:eq, lines}, index -> {:cont, index + length(lines)}
+      {:del, lines}, index when index + length(lines) <= from -> {:cont, index + length(lines)}
+      {:ins, _lines}, index when index <= from -> {:cont, index}
+      _edit, _index -> {:halt, :changed}
+    end)
+    |> Kernel.!=(:changed)
   end
 
   # What Kernel.CLI does for `elixirc --warnings-as-errors -o ebin code.ex` (Elixir 1.14).

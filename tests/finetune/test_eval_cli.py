@@ -47,6 +47,7 @@ def test_given_completions_are_scored_with_pass_at_k_and_metrics(tmp_path: Path)
     assert [model["label"] for model in results["models"]] == [str(completions)]
     given = results["models"][0]["modes"]["given"]
     assert given["problems"][right.name]["c"] == 1 and given["problems"][right.name]["pass@k"]["2"] == 1.0
+    assert given["problems"][right.name]["completions"] == [right.canonical_solution, right.extra["wrong_solution"]]
     assert given["problems"][wrong.name]["statuses"] == ["AssertionError"]
     assert given["problems"][problems[2].name]["statuses"] == ["SyntaxError"]
     assert given["pass@k"]["1"] == pytest.approx((0.5 + 0 + 0) / 3)

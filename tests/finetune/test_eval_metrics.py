@@ -173,6 +173,20 @@ def expect(results: list[ToolMetrics], answers: list[tuple[bool, bool]]) -> None
 
 
 @needs_elixir
+def test_formatted_judges_only_the_generated_lines_when_told_where_they_start() -> None:
+    # A MultiPL-E-style skeleton that `mix format` would change (no blank line between the defs).
+    prompt = "defmodule Skeleton do\n  def candidate(x), do: double(x)\n  def double(x) do\n    "
+    tidy = prompt + "x * 2\n  end\nend\n"
+    messy = prompt + "x*2\n  end\nend\n"
+    start = prompt.count("\n")
+    run = make_runner(BATCH_LIMITS)
+    judged = tool_metrics([tidy, messy], run, generated_from=[start, start])
+    assert [m.formatted for m in judged] == [True, False]
+    # Without the start line the whole file is judged, as `mix format --check-formatted` does.
+    assert [m.formatted for m in tool_metrics([tidy], run)] == [formatted(tidy, run)] == [False]
+
+
+@needs_elixir
 def test_a_hung_file_times_out_alone_in_the_same_vm() -> None:
     counted, sizes = counting(make_runner(BATCH_LIMITS))
     # What it spawns would halt the VM 1.5 s in, while the next hung file waits out its 1 s. External
