@@ -28,7 +28,7 @@ from typing import Any
 
 from finetune.eval.fim_cases import FIM_CASES_FILE, KINDS
 from finetune.eval.metrics import chrf, edit_similarity, exact_match, sentence_chrf
-from finetune.eval.problems import ProblemError, _json_lines, load_completions
+from finetune.eval.problems import ProblemError, load_completions, load_named
 from lsp.backends.base import Backend, GenerationParams
 from lsp.completion.assemble import LineTokenCounter, build_prompt_input, parse_guard, postprocess_edges
 from lsp.completion.postprocess import ParseGuard, make_stop_check, postprocess
@@ -90,17 +90,7 @@ def fim_case_from_json(data: dict[str, Any], where: str) -> FimCase:
 
 def load_fim_cases(path: Path = DEFAULT_FIM_CASES) -> list[FimCase]:
     """Cases in file order; ProblemError (message `file:line: ...`) for a malformed line or a duplicate name."""
-    cases: list[FimCase] = []
-    first_line: dict[str, int] = {}
-    for number, data in _json_lines(path):
-        case = fim_case_from_json(data, f"{path}:{number}")
-        if case.name in first_line:
-            raise ProblemError(
-                f"{path}:{number}: duplicate name {case.name!r} (first at line {first_line[case.name]})"
-            )
-        first_line[case.name] = number
-        cases.append(case)
-    return cases
+    return load_named(path, fim_case_from_json)
 
 
 def load_fim_completions(path: Path) -> dict[str, str]:

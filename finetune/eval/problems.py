@@ -8,10 +8,10 @@ required; keys that are not `Problem` fields are kept in `extra` (e.g. a suite's
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 # MultiPL-E's `stop()` for Elixir (dataset_builder/humaneval_to_elixir.py).
 ELIXIR_STOP_TOKENS: tuple[str, ...] = ("\ndefmodule", "\ndefp", "\ndef ", "\n#", "\n\n")
@@ -93,19 +93,31 @@ def problem_from_json(data: dict[str, Any], where: str) -> Problem:
     return Problem(**values, extra=extra)
 
 
-def load_problems(path: Path) -> list[Problem]:
-    """Problems in file order. Duplicate names are an error (results are keyed by name)."""
-    problems: list[Problem] = []
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+NamedT = TypeVar("NamedT", bound=Named)
+
+
+def load_named(path: Path, parse: Callable[[dict[str, Any], str], NamedT]) -> list[NamedT]:
+    """What `parse(data, "file:line")` makes of each JSONL line, in file order. Duplicate names are an
+    error (results are keyed by name)."""
+    items: list[NamedT] = []
     first_line: dict[str, int] = {}
     for number, data in _json_lines(path):
-        problem = problem_from_json(data, f"{path}:{number}")
-        if problem.name in first_line:
-            raise ProblemError(
-                f"{path}:{number}: duplicate name {problem.name!r} (first at line {first_line[problem.name]})"
-            )
-        first_line[problem.name] = number
-        problems.append(problem)
-    return problems
+        item = parse(data, f"{path}:{number}")
+        if item.name in first_line:
+            raise ProblemError(f"{path}:{number}: duplicate name {item.name!r} (first at line {first_line[item.name]})")
+        first_line[item.name] = number
+        items.append(item)
+    return items
+
+
+def load_problems(path: Path) -> list[Problem]:
+    """Problems in file order; a duplicate name is an error."""
+    return load_named(path, problem_from_json)
 
 
 def load_completions(path: Path) -> dict[str, list[str]]:

@@ -21,6 +21,7 @@ import pytest
 from lsp.driver import strip_markers
 from lsp.models import embedded_model_path
 from lsp.syntax.parser import count_errors, make_parser
+from tests.e2e.test_idioms import STATS  # the text whose idiom findings and rewrites are known
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "extension" / "nvim"
@@ -32,17 +33,6 @@ NVIM = os.environ.get("DEVSTRAL_TEST_NVIM") or shutil.which("nvim")
 REQUEST_TIMEOUT_MS = 90_000
 NVIM_TIMEOUT_S = 300
 
-STATS = """defmodule Shop.Stats do
-  # Users who logged in this month.
-  def active_count(users) do
-    users |> Enum.filter(& &1.active) |> Enum.count()
-  end
-
-  def big_orders(orders) do
-    Enum.filter(orders, &(&1.total > 10_000)) |> Enum.count()
-  end
-end
-"""
 AFTER_ACTION = STATS.replace(
     "users |> Enum.filter(& &1.active) |> Enum.count()", "users |> Enum.count(& &1.active)"
 )
