@@ -181,8 +181,9 @@ def test_eval_puts_the_exported_adapter_next_to_its_base(adapter_export: tuple[P
         assert model["modes"]["raw"]["problems_scored"] == model["modes"]["processed"]["problems_scored"] == 2
         assert model["fim"]["modes"]["processed"]["overall"]["count"] == 3
         assert set(model["forgetting"]) == {"general English", "held-out Elixir", "cart.ex"}
-    # The random adapter changes the model: its perplexity differs from the base's on every set.
+    # The adapter is applied: its perplexity differs from the base's on every set (identical numbers
+    # would mean the base was scored twice); a random lora_B of std 0.02 moves it by about 1 %.
     for name, entry in tuned["forgetting"].items():
-        assert abs(entry["perplexity"] / base["forgetting"][name]["perplexity"] - 1) > 0.01, name
+        assert abs(entry["perplexity"] / base["forgetting"][name]["perplexity"] - 1) > 1e-3, name
     report = (tmp_path / "eval" / "report.md").read_text()
     assert "| embedded + adapter.gguf | processed |" in report and "×)" in report
