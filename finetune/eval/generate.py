@@ -111,8 +111,11 @@ class ModelChoice:
     endpoint_model: str = ""
     threads: int = 0
     n_ctx: int = 4096
+    name: str = ""  # shown instead of the derived label (model_choices sets it so that no two clash)
 
     def label(self) -> str:
+        if self.name:
+            return self.name
         if self.endpoint:
             return f"{self.endpoint_model or 'model'} @ {self.endpoint}"
         if self.registry_version:
@@ -149,6 +152,16 @@ def open_backend(choice: ModelChoice) -> Backend:
     return create_backend(ModelSettings(threads=choice.threads, n_ctx=choice.n_ctx), *gguf_paths(choice))
 
 
+def distinct_names(paths: Sequence[Path]) -> list[str]:
+    """The shortest trailing parts of each path that tell them apart: exports are all `adapter.gguf`,
+    so two of them show as `s1/export/adapter.gguf` and `s3/export/adapter.gguf`."""
+    for depth in range(1, max((len(path.parts) for path in paths), default=0) + 1):
+        names = ["/".join(path.parts[-depth:]) for path in paths]
+        if len(set(names)) == len(names):
+            return names
+    return [str(path) for path in paths]
+
+
 def model_choices(
     base: Path | None,
     adapters: Sequence[Path] = (),
@@ -166,7 +179,11 @@ def model_choices(
             raise ValueError("--endpoint serves one model: it cannot be combined with --adapter or --registry")
         return [ModelChoice(endpoint=endpoint, endpoint_model=endpoint_model)]
     choices = [ModelChoice(model=base, threads=threads)] if include_base else []
-    choices += [ModelChoice(model=base, adapter=adapter, threads=threads) for adapter in adapters]
+    base_label = base.name if base is not None else "embedded"
+    choices += [
+        ModelChoice(model=base, adapter=adapter, threads=threads, name=f"{base_label} + {shown}")
+        for adapter, shown in zip(adapters, distinct_names(adapters), strict=True)
+    ]
     choices += [ModelChoice(registry_version=version, registry_root=registry_root, threads=threads)
                 for version in registry_versions]
     if not choices:

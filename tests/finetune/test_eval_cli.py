@@ -99,6 +99,10 @@ def test_each_adapter_and_version_is_compared_with_the_base() -> None:
     assert all(c.threads == 2 for c in choices) and choices[3].registry_root == Path("reg")
     assert [c.label() for c in model_choices(base, [a], include_base=False)] == ["base.gguf + a.gguf"]
     assert [c.label() for c in model_choices(None)] == ["embedded"]
+    # Exports are all adapter.gguf: each is named by the shortest path that tells it apart.
+    exports = [Path("runs/s1/export/adapter.gguf"), Path("runs/s3/export/adapter.gguf")]
+    assert [c.label() for c in model_choices(None, exports)] == [
+        "embedded", "embedded + s1/export/adapter.gguf", "embedded + s3/export/adapter.gguf"]
     with pytest.raises(ValueError, match="--endpoint"):
         model_choices(None, [a], endpoint="http://127.0.0.1:1")
     with pytest.raises(ValueError, match="no model"):
