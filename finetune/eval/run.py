@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.eval.fim import (
+    FimCase,
     FimSettings,
     evaluate_fim,
     load_fim_cases,
@@ -89,6 +90,8 @@ def evaluate(options: EvalOptions, choices: Sequence[ModelChoice], say: Callable
     report.md and the plots in `options.out`."""
     every = load_all(options.problems)
     problems = every[: options.limit] if options.limit else every
+    # Read before any generation: a bad cases file is reported at once, and read once for all models.
+    cases = load_fim_cases(options.fim_cases) if options.fim_cases is not None else None
     started = time.perf_counter()
     if options.completions is not None:
         given = load_completions(options.completions)
@@ -97,12 +100,11 @@ def evaluate(options: EvalOptions, choices: Sequence[ModelChoice], say: Callable
         left_out = {problem.name for problem in every[len(problems) :]}
         per_mode = {"given": {name: texts for name, texts in given.items() if name not in left_out}}
         model = score_model(str(options.completions), per_mode, {}, problems, options, say)
-        if options.fim_completions is not None and options.fim_cases is not None:
-            cases = load_fim_cases(options.fim_cases)
+        if options.fim_completions is not None and cases is not None:
             model["fim"] = score_fim_completions(cases, load_fim_completions(options.fim_completions))
         models = [model]
     else:
-        models = [evaluate_model(choice, problems, options, say) for choice in choices]
+        models = [evaluate_model(choice, problems, cases, options, say) for choice in choices]
     first = models[0]["modes"][next(iter(models[0]["modes"]))]
     results: dict[str, Any] = {
         "schema": SCHEMA,
@@ -119,9 +121,13 @@ def evaluate(options: EvalOptions, choices: Sequence[ModelChoice], say: Callable
 
 
 def evaluate_model(
-    choice: ModelChoice, problems: Sequence[Problem], options: EvalOptions, say: Callable[[str], None]
+    choice: ModelChoice,
+    problems: Sequence[Problem],
+    cases: Sequence[FimCase] | None,
+    options: EvalOptions,
+    say: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Generate with one model (raw and post-processed), then score both."""
+    """Generate with one model (raw and post-processed) and score both; then the FIM cases, if any."""
     label = choice.label()
     backend = open_backend(choice)
     per_mode: dict[str, dict[str, list[str]]] = {mode: {} for mode in MODES}
@@ -136,9 +142,9 @@ def evaluate_model(
             seconds += sum(s.seconds for s in samples)
             say(f"{label} [{index}/{len(problems)}] {problem.name}")
         fim = None
-        if options.fim_cases is not None:
+        if cases is not None:
             say(f"{label}: FIM / next-line cases")
-            fim = evaluate_fim(backend, load_fim_cases(options.fim_cases), options.fim, say=lambda _line: None)
+            fim = evaluate_fim(backend, cases, options.fim, say=lambda _line: None)
     finally:
         backend.close()
     generation = {"settings": asdict(options.generation), "generated_tokens": tokens,
