@@ -327,16 +327,16 @@ class CompletionEngine:
         ticket = _Ticket("request")
         self._latest[key] = ticket
 
-        if settings.typed_ahead_cache:
-            cached = self.cache.get(before, after)
-            if cached is not None:
-                if is_mid_line(before, after):
-                    cached = cached.split("\n", 1)[0]
-                self.stats.from_cache += 1
-                del self._latest[key]  # answered: nothing is in flight (diagnostics wait while something is)
-                return self._finish(Completion(cached, "cache", (time.perf_counter() - started) * 1000))
-
+        # Every way out of here, the cache's answer included, unregisters the ticket (in `finally`):
+        # idiom diagnostics wait while any request is registered.
         try:
+            if settings.typed_ahead_cache:
+                cached = self.cache.get(before, after)
+                if cached is not None:
+                    if is_mid_line(before, after):
+                        cached = cached.split("\n", 1)[0]
+                    self.stats.from_cache += 1
+                    return self._finish(Completion(cached, "cache", (time.perf_counter() - started) * 1000))
             if not invoked and settings.debounce_ms:
                 await asyncio.sleep(settings.debounce_ms / 1000)
             # An edit during the debounce makes the position stale; the client asks again.
