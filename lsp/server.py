@@ -105,7 +105,9 @@ class ElixirLanguageServer(LanguageServer):
             return
         try:
             snapshot = doc.snapshot()
-            diagnostics = await asyncio.to_thread(self.idioms.diagnostics, snapshot)
+            diagnostics = await asyncio.to_thread(
+                self.idioms.diagnostics, snapshot, self.engine.wait_for_no_requests
+            )
         except Exception as exc:  # a faulty rule must not take the server down
             logger.exception("idiom diagnostics failed")
             self.log("error", f"idiom diagnostics failed for {uri}: {exc}")

@@ -29,6 +29,7 @@ from lsp.idioms.engine import (
     fix_all,
     incremental_findings,
     minimal_edits,
+    no_pause,
     shadowed_modules,
 )
 from lsp.idioms.nodes import call_parts
@@ -138,8 +139,9 @@ class IdiomService:
         self._analyses.pop(uri, None)
 
     # -- findings ---------------------------------------------------------------------------------------
-    def analyse(self, doc: Document) -> tuple[Finding, ...]:
-        """All checked findings of the document's current version (cached per version)."""
+    def analyse(self, doc: Document, pause: Callable[[], None] = no_pause) -> tuple[Finding, ...]:
+        """All checked findings of the document's current version (cached per version); `pause` is
+        called between steps (see `find_findings`)."""
         cached = self._analyses.get(doc.uri)
         if cached is not None and cached.version == doc.version:
             return cached.findings
@@ -147,7 +149,7 @@ class IdiomService:
             return ()
         shadowed = shadowed_modules(doc.source)
         units: UnitCache = cached.units if cached is not None and cached.shadowed == shadowed else {}
-        found, units = incremental_findings(self.rules, doc.tree, doc.source, units)
+        found, units = incremental_findings(self.rules, doc.tree, doc.source, units, pause)
         self._analyses[doc.uri] = _Analysis(doc.version, tuple(found), units, shadowed)
         return tuple(found)
 
@@ -162,12 +164,12 @@ class IdiomService:
             candidates = checked_findings(self.rules, doc.tree, doc.source, statement_range(doc, start, end))
         return [f for f in candidates if f.start <= end and start <= f.end]
 
-    def diagnostics(self, doc: Document) -> list[types.Diagnostic]:
+    def diagnostics(self, doc: Document, pause: Callable[[], None] = no_pause) -> list[types.Diagnostic]:
         if not (self.settings.enabled and self.settings.diagnostics):
             return []
         severity = self._severity()
         diagnostics = []
-        for finding in self.analyse(doc):
+        for finding in self.analyse(doc, pause):
             rule = rule_by_id(finding.rule_id)
             # Unsafe rewrites are offered on request only; flagging every occurrence would be noise.
             if rule is None or rule.safety is Safety.UNSAFE or rule.id in self.settings.quiet_rules:

@@ -34,6 +34,8 @@ from lsp.prompt import Prompt, render_completion_prompt
 from lsp.syntax.snippets import Chunk, chunk_document
 
 LATENCY_WINDOW = 500
+# How long background analysis waits for completions to finish before going on regardless.
+BACKGROUND_WAIT_LIMIT_S = 5.0
 
 
 @dataclass
@@ -121,6 +123,9 @@ class CompletionEngine:
         # The newest request per (document, channel); inline and popup completions are separate channels,
         # since editors send both for one keystroke and neither should cancel the other.
         self._latest: dict[tuple[str, str], _Ticket] = {}
+        # Set while no request is registered in `_latest`: background analysis waits on it.
+        self._no_requests = threading.Event()
+        self._no_requests.set()
         self._background: set[_Ticket] = set()
         # One cursor, one idle timer; `_activity` counts requests and edits so that background work
         # queued behind a request can tell it is stale before it touches the KV cache.
@@ -304,6 +309,11 @@ class CompletionEngine:
         """Whether a completion request is being answered (background work should wait)."""
         return bool(self._latest)
 
+    def wait_for_no_requests(self) -> None:
+        """Block (a background thread) while a completion is answered: whole-file analysis holds the GIL
+        and a core, and a completion must not share either. Bounded, so a stuck request cannot starve it."""
+        self._no_requests.wait(BACKGROUND_WAIT_LIMIT_S)
+
     async def complete(
         self, uri: str, position: Position, invoked: bool, channel: str = "inline"
     ) -> Completion | None:
@@ -326,6 +336,7 @@ class CompletionEngine:
             previous.cancel.set()
         ticket = _Ticket("request")
         self._latest[key] = ticket
+        self._no_requests.clear()
 
         # Every way out of here, the cache's answer included, unregisters the ticket (in `finally`):
         # idiom diagnostics wait while any request is registered.
@@ -356,6 +367,8 @@ class CompletionEngine:
         finally:
             if self._latest.get(key) is ticket:
                 del self._latest[key]
+            if not self._latest:
+                self._no_requests.set()
         if completion is None:
             self.stats.superseded += 1
             return None
@@ -396,6 +409,7 @@ class CompletionEngine:
         self._cancel_background()
         for ticket in self._latest.values():
             ticket.cancel.set()
+        self._no_requests.set()
         if self.backend is not None:
             self._executor.submit(self.backend.close)
         self._executor.shutdown(wait=True)

@@ -822,18 +822,35 @@ def _block_repeat(lines: list[str], last: int) -> int | None:
     return None
 
 
-def _inline_repeat(line: str, end: int) -> int | None:
-    """If `line[:end]` ends with a short pattern repeated (4+ times, 12+ characters): where its first copy
-    ends."""
+def _repeat_units() -> tuple[tuple[int, int, re.Pattern[str]], ...]:
+    units = []
     for unit in range(2, _MAX_UNIT + 1):
         times = max(4, -(-12 // unit))
-        start = end - times * unit
-        if start < 0:
-            break
-        pattern = line[start : start + unit]
-        if _HAS_WORD_RE.search(pattern) and line[start + unit : end] == pattern * (times - 1):
-            return start + unit
-    return None
+        # A lookahead finds every start of `times` back-to-back copies, overlapping ones included.
+        units.append((unit, times, re.compile(rf"(?=((.{{{unit}}})\2{{{times - 1}}}))", re.DOTALL)))
+    return tuple(units)
+
+
+_REPEAT_UNITS = _repeat_units()
+
+
+def _inline_repeat(line: str, low: int) -> int | None:
+    """The first prefix `line[:end]`, `end` >= `low`, that ends with a short pattern repeated (4+ times,
+    12+ characters, the pattern holding a letter): where that pattern's first copy ends.
+
+    The smallest such `end` wins, then the shortest pattern, as when checking each end as it streams in.
+    """
+    best: tuple[int, int] | None = None  # (end, first copy's end)
+    for unit, times, pattern in _REPEAT_UNITS:
+        span = unit * times
+        for match in pattern.finditer(line, max(0, low - span)):
+            end = match.start() + span
+            if best is not None and end >= best[0]:
+                break  # later matches of this unit end later still
+            if _HAS_WORD_RE.search(match.group(2)):
+                best = (end, match.start() + unit)
+                break
+    return None if best is None else best[1]
 
 
 def cut_repetitions(completion: str, prefix: str = "") -> str:
@@ -848,10 +865,9 @@ def cut_repetitions(completion: str, prefix: str = "") -> str:
     for j, line in enumerate(lines):
         full = head + line if j == 0 else line
         skip = len(head) if j == 0 else 0
-        for end in range(skip + 1, len(full) + 1):
-            first = _inline_repeat(full, end)
-            if first is not None:
-                return completion[: offset + max(first - skip, 0)].rstrip()
+        first = _inline_repeat(full, skip + 1)
+        if first is not None:
+            return completion[: offset + max(first - skip, 0)].rstrip()
         stripped.append(full.strip())
         block_end = _block_repeat(stripped, j)
         if block_end is not None:
@@ -1059,9 +1075,8 @@ class _StopCheck:
             before = len(self._partial)
             self._partial += part
             low = max(before, len(self._head) if not self._lines else 0) + 1
-            for end in range(low, len(self._partial) + 1):
-                if _inline_repeat(self._partial, end) is not None:
-                    return True
+            if _inline_repeat(self._partial, low) is not None:
+                return True
             if k == len(parts) - 1:
                 break
             line, j = self._partial, len(self._lines)

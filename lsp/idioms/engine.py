@@ -8,7 +8,7 @@ before it is offered: a rewrite that adds an ERROR or MISSING node is dropped. T
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -51,16 +51,24 @@ def shadowed_modules(source: bytes) -> frozenset[str]:
     return frozenset(names)
 
 
+def no_pause() -> None:
+    pass
+
+
 def find_findings(
     rules: Iterable[Rule],
     tree: tree_sitter.Tree,
     source: bytes,
     byte_range: tuple[int, int] | None = None,
+    pause: Callable[[], None] = no_pause,
 ) -> list[Finding]:
-    """Every finding of `rules`, in rule order then source order (unchecked: see `check`)."""
+    """Every finding of `rules`, in rule order then source order (unchecked: see `check`).
+
+    `pause` is called between steps: background callers block there while a completion generates."""
     shadowed = shadowed_modules(source)
     findings: list[Finding] = []
     for rule in rules:
+        pause()
         findings.extend(rule.find(tree.root_node, source, shadowed, byte_range))
     return findings
 
@@ -137,9 +145,14 @@ def check(tree: tree_sitter.Tree, source: bytes, finding: Finding,
 
 
 def checked_findings(rules: Iterable[Rule], tree: tree_sitter.Tree, source: bytes,
-                     byte_range: tuple[int, int] | None = None) -> list[Finding]:
+                     byte_range: tuple[int, int] | None = None, pause: Callable[[], None] = no_pause) -> list[Finding]:
     parser = make_parser()
-    return [f for f in find_findings(rules, tree, source, byte_range) if check(tree, source, f, parser)]
+    checked = []
+    for finding in find_findings(rules, tree, source, byte_range, pause):
+        pause()
+        if check(tree, source, finding, parser):
+            checked.append(finding)
+    return checked
 
 
 def disjoint(findings: Sequence[Finding]) -> list[Finding]:
@@ -269,7 +282,8 @@ def _shift(finding: Finding, delta: int) -> Finding:
 
 
 def incremental_findings(
-    rules: Sequence[Rule], tree: tree_sitter.Tree, source: bytes, previous: UnitCache
+    rules: Sequence[Rule], tree: tree_sitter.Tree, source: bytes, previous: UnitCache,
+    pause: Callable[[], None] = no_pause,
 ) -> tuple[list[Finding], UnitCache]:
     """Every checked finding, re-running the rules only on units whose text changed.
 
@@ -279,15 +293,15 @@ def incremental_findings(
     units = analysis_units(tree.root_node, source)
     changed = [(a, b) for a, b in units if source[a:b] not in previous]
     if len(changed) * 2 > len(units):
-        fresh = checked_findings(rules, tree, source)
+        fresh = checked_findings(rules, tree, source, pause=pause)
     else:
         parser = make_parser()
-        fresh = [
-            f
-            for a, b in changed
-            for f in find_findings(rules, tree, source, (a, b))
-            if a <= f.start < b and check(tree, source, f, parser)
-        ]
+        fresh = []
+        for a, b in changed:
+            for f in find_findings(rules, tree, source, (a, b), pause):
+                pause()
+                if a <= f.start < b and check(tree, source, f, parser):
+                    fresh.append(f)
     cache: UnitCache = {}
     findings: list[Finding] = []
     for a, b in units:

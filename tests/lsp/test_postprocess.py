@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from lsp.completion.postprocess import (
     ParseGuard,
     PostprocessResult,
+    _inline_repeat,
     _Lexer,
     close_open_blocks,
     cut_at_block_end,
@@ -584,3 +585,26 @@ def test_prefix_lexed_in_pieces_equals_lexed_at_once(data):
     assert pieces == whole
     completion = "do\n    :ok\n  end\n"
     assert [t for t in lexer.feed(completion, final=True)] == [t for t in lexer2.feed(completion, final=True)]
+
+
+def _inline_repeat_one_end_at_a_time(line: str, low: int) -> int | None:
+    """The rule as first written: try every end from `low` and, for each, every unit length."""
+    for end in range(low, len(line) + 1):
+        for unit in range(2, 17):
+            times = max(4, -(-12 // unit))
+            start = end - times * unit
+            if start < 0:
+                break
+            pattern = line[start : start + unit]
+            if any(c.isalpha() for c in pattern) and line[start + unit : end] == pattern * (times - 1):
+                return start + unit
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    line=st.lists(st.sampled_from(["ab", "a", "b", ", ", "x1", "1", "é", ".", "abc", " "]), max_size=40).map("".join),
+    low=st.integers(1, 60),
+)
+def test_the_inline_repeat_scan_finds_what_checking_each_end_finds(line: str, low: int) -> None:
+    assert _inline_repeat(line, low) == _inline_repeat_one_end_at_a_time(line, low)
