@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import struct
 import uuid
 from pathlib import Path
@@ -39,6 +41,8 @@ def bad_models(tmp: Path) -> dict[str, Path]:
 
 TMP = Path("/tmp") / f"devstral-elixir-models-{uuid.uuid4().hex}"
 TMP.mkdir(parents=True, exist_ok=True)
+# Made at import (the fixture's parameters name these files), so removed at exit rather than by a fixture.
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 MODELS = bad_models(TMP)
 
 
