@@ -184,23 +184,25 @@ class LlamaCppBackend:
         return tokens[-limit:] if len(tokens) > limit else tokens
 
     def _evaluate(self, tokens: list[int], cancel: threading.Event) -> tuple[int, int] | None:
-        """Bring the KV cache to `tokens`; returns (reused, evaluated) or None when cancelled."""
+        """Bring the KV cache to `tokens`, the last one included; returns (reused, evaluated) or None when
+        cancelled. Generation samples first from the last token's logits, which llama.cpp keeps only for
+        the last decode: they are reused when that decode ended the prompt (a prefill at a rest, or the
+        same request again), else at least the last token is evaluated."""
         llm = self._llm
-        reused = _common_prefix(llm._input_ids.tolist(), tokens)
-        # Leave the last token for generate() to re-evaluate: it needs fresh logits to sample from.
-        reused = min(reused, len(tokens) - 1)
+        common = _common_prefix(llm._input_ids.tolist(), tokens)
+        if common == len(tokens) == llm.n_tokens and not llm._requires_eval:
+            return common, 0
+        reused = min(common, len(tokens) - 1)
         if reused < llm.n_tokens:
             llm._ctx.kv_cache_seq_rm(-1, reused, -1)
             llm.n_tokens = reused
-        evaluated = 0
-        pending = tokens[reused:-1]
+            llm._requires_eval = True  # the logits held are some other position's
+        pending = tokens[reused:]
         for start in range(0, len(pending), EVAL_CHUNK_TOKENS):
             if cancel.is_set():
                 return None
-            chunk = pending[start : start + EVAL_CHUNK_TOKENS]
-            llm.eval(chunk)
-            evaluated += len(chunk)
-        return reused, evaluated + 1
+            llm.eval(pending[start : start + EVAL_CHUNK_TOKENS])
+        return reused, len(pending)
 
     def prefill(self, prompt: Prompt, cancel: threading.Event) -> GenerationResult:
         with self._lock:
@@ -212,7 +214,7 @@ class LlamaCppBackend:
                 text="",
                 prompt_tokens=len(tokens),
                 reused_tokens=reused,
-                evaluated_tokens=evaluated - 1 if evaluated else 0,
+                evaluated_tokens=evaluated,
                 prompt_ms=(time.perf_counter() - started) * 1000,
                 stop_reason="cancelled" if outcome is None else "prefill",
             )
@@ -241,10 +243,10 @@ class LlamaCppBackend:
         generated: list[int] = []
         text_bytes = b""
         max_tokens = min(params.max_tokens, llm.n_ctx() - len(tokens) - 1)
-        # `_evaluate` left the KV cache at all tokens but the last: continue from there (reset=False),
-        # so llama-cpp-python does not scan the whole prompt for a common prefix a second time.
+        # `_evaluate` left the whole prompt in the KV cache with the last token's logits: sample from
+        # them (no tokens, reset=False) rather than decode that token a second time.
         for token in llm.generate(
-            tokens[-1:],
+            [],
             temp=params.temperature,
             top_k=1 if params.temperature == 0 else 40,
             repeat_penalty=1.0,

