@@ -16,7 +16,6 @@ adapters on one base are comparable token for token. Only GGUF choices have logi
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from finetune.eval.generate import ModelChoice, gguf_paths
+from finetune.eval.problems import json_objects
 from finetune.export.heldout import HELDOUT_ELIXIR
 from finetune.export.verify import open_gguf, perplexity, windows
 from finetune.train.config import RunConfig, load_config, shipped_general_text
@@ -82,20 +82,7 @@ def row_text(row: Row) -> str:
 
 def _jsonl_rows(path: Path) -> list[tuple[str, Row]]:
     """(file:line, row) for every non-blank line of a JSONL file."""
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TextSetError(f"{where}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise TextSetError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            rows.append((where, row))
-    return rows
+    return [(f"{path}:{number}", row) for number, row in json_objects(path, TextSetError)]
 
 
 def _texts_of(rows: Iterable[tuple[str, Row]]) -> tuple[str, ...]:

@@ -41,23 +41,22 @@ _STRING_FIELDS = ("name", "prompt", "tests", "language", "entry_point", "canonic
 _PROBLEM_FIELDS = frozenset(f.name for f in fields(Problem)) - {"extra"}
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; anything but a JSON object is an error."""
+def json_objects(path: Path, error_type: type[Exception] = ProblemError) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file; anything but a JSON object raises
+    `error_type` naming the file and line."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise ProblemError(f"{path}: cannot read: {error}") from error
+        raise error_type(f"{path}: cannot read: {error}") from error
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ProblemError(
-                f"{path}:{number}: invalid JSON: {error.msg} (column {error.colno})"
-            ) from error
+            raise error_type(f"{path}:{number}: invalid JSON: {error.msg} (column {error.colno})") from error
         if not isinstance(value, dict):
-            raise ProblemError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
+            raise error_type(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
         yield number, value
 
 
@@ -106,7 +105,7 @@ def load_named(path: Path, parse: Callable[[dict[str, Any], str], NamedT]) -> li
     error (results are keyed by name)."""
     items: list[NamedT] = []
     first_line: dict[str, int] = {}
-    for number, data in _json_lines(path):
+    for number, data in json_objects(path):
         item = parse(data, f"{path}:{number}")
         if item.name in first_line:
             raise ProblemError(f"{path}:{number}: duplicate name {item.name!r} (first at line {first_line[item.name]})")
@@ -124,7 +123,7 @@ def load_completions(path: Path) -> dict[str, list[str]]:
     """`{"name", "completion"}` or `{"name", "completions": [...]}` lines; lines of one name accumulate
     in file order. Other keys (temperature, model…) are ignored."""
     completions: dict[str, list[str]] = {}
-    for number, data in _json_lines(path):
+    for number, data in json_objects(path):
         where = f"{path}:{number}"
         if "name" not in data:
             raise ProblemError(f"{where}: missing required field 'name'")

@@ -81,7 +81,7 @@ def test_from_file_reads_dataset_rows(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("lines", "bad_line", "says"),
     [
-        (['{"text": "ok"}', "", '{"text": "broken"'], 3, "not valid JSON"),
+        (['{"text": "ok"}', "", '{"text": "broken"'], 3, "invalid JSON"),
         (['{"text": "ok"}', '{"task": "causal"}'], 2, "no text"),
         (['["text", "ok"]'], 1, "expected a JSON object"),
         (['{"text": "ok"}', '{"text": 42}'], 2, "'text' is int"),
@@ -174,7 +174,7 @@ def test_stage_heldout_errors_name_the_place(tmp_path: Path) -> None:
         stage_heldout(tmp_path / "stage3", 0.0, 0)
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps(rows[0]) + "\n{oops\n", encoding="utf-8")
-    with pytest.raises(TextSetError, match=f"{broken}:2: not valid JSON"):
+    with pytest.raises(TextSetError, match=f"{broken}:2: invalid JSON"):
         stage_heldout(broken, 0.5, 0)
 
 
