@@ -4,7 +4,7 @@ Starting the VM costs ~0.3 s, so one process serves every check: the request is 
 `<command> <byte length>` followed by the source; the reply is one line, `ok` or `error <message>`.
 `quoted` runs `Code.string_to_quoted/1`; `compile` compiles the source in the checker VM (with module
 conflicts ignored) and unloads what it defined. A check that hangs is killed after a timeout and the
-process is restarted on the next call; a missing `elixir` simply makes every check report "unavailable".
+process is restarted on the next call (its start, which says `ready`, has its own time limit); a missing `elixir` simply makes every check report "unavailable".
 """
 
 from __future__ import annotations
@@ -72,8 +72,12 @@ defmodule DevstralElixirCheck do
   defp flatten(term), do: inspect(term)
 end
 
+IO.binwrite(:standard_io, "ready\n")
 DevstralElixirCheck.loop()
 """
+
+# The VM's start is timed apart from the checks: on a busy machine it can take longer than a check may.
+BOOT_TIMEOUT_S = 60.0
 
 VERSION_RE = re.compile(r"Elixir (\d+)\.(\d+)")
 
@@ -124,10 +128,11 @@ class ElixirChecker:
         """The source compiles (its modules are unloaded again)."""
         return self._ask("compile", source)
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def _start(self) -> subprocess.Popen[bytes] | None:
+        """A checker VM that said `ready`, or None when it did not within BOOT_TIMEOUT_S."""
         assert self.executable is not None
         env = {**os.environ, "ELIXIR_ERL_OPTIONS": "+fnu"}
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [self.executable, "-e", SERVE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -135,6 +140,18 @@ class ElixirChecker:
             env=env,
             cwd=Path.home() if Path.home().exists() else None,
         )
+        assert process.stdout is not None
+        timer = threading.Timer(BOOT_TIMEOUT_S, process.kill)
+        timer.start()
+        try:
+            ready = process.stdout.readline().strip() == b"ready"
+        finally:
+            timer.cancel()
+        if not ready:
+            process.kill()
+            process.wait()
+            return None
+        return process
 
     def _ask(self, command: str, source: str) -> CheckResult:
         if self.executable is None:
@@ -143,6 +160,8 @@ class ElixirChecker:
         with self._lock:
             if self._process is None or self._process.poll() is not None:
                 self._process = self._start()
+                if self._process is None:
+                    return CheckResult(False, f"elixir check VM did not start within {BOOT_TIMEOUT_S:.0f} s")
             process = self._process
             assert process.stdin is not None and process.stdout is not None
             timer = threading.Timer(self.timeout_s, process.kill)

@@ -33,6 +33,16 @@ def test_compile_reports_errors_and_unloads_modules(checker):
     assert checker.compiles("defmodule CheckA do\n  def f(x), do: x\nend\n").ok
 
 
+def test_the_vms_start_does_not_count_against_a_checks_time_limit():
+    """The VM takes 0.3 s or more to start (seconds on a busy machine, as after a hung check's kill);
+    a check's own limit covers only the check."""
+    checker = ElixirChecker(timeout_s=0.25)
+    try:
+        assert checker.quoted("1 + 1").ok
+    finally:
+        checker.close()
+
+
 def test_a_hung_check_times_out_and_the_next_one_works():
     checker = ElixirChecker(timeout_s=2)
     try:
