@@ -4,7 +4,8 @@ Starting the VM costs ~0.3 s, so one process serves every check: the request is 
 `<command> <byte length>` followed by the source; the reply is one line, `ok` or `error <message>`.
 `quoted` runs `Code.string_to_quoted/1`; `compile` compiles the source in the checker VM (with module
 conflicts ignored) and unloads what it defined. A check that hangs is killed after a timeout and the
-process is restarted on the next call (its start, which says `ready`, has its own time limit); a missing `elixir` simply makes every check report "unavailable".
+process is restarted on the next call (its start, which ends with `ready`, has its own time limit); a
+missing `elixir` simply makes every check report "unavailable".
 """
 
 from __future__ import annotations

@@ -144,8 +144,13 @@ def check(tree: tree_sitter.Tree, source: bytes, finding: Finding,
     return count_errors(parser.parse(new).root_node) <= count_errors(parser.parse(old).root_node)
 
 
-def checked_findings(rules: Iterable[Rule], tree: tree_sitter.Tree, source: bytes,
-                     byte_range: tuple[int, int] | None = None, pause: Callable[[], None] = no_pause) -> list[Finding]:
+def checked_findings(
+    rules: Iterable[Rule],
+    tree: tree_sitter.Tree,
+    source: bytes,
+    byte_range: tuple[int, int] | None = None,
+    pause: Callable[[], None] = no_pause,
+) -> list[Finding]:
     parser = make_parser()
     checked = []
     for finding in find_findings(rules, tree, source, byte_range, pause):
