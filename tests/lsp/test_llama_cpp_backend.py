@@ -44,6 +44,7 @@ def backend():
 def expected(backend) -> dict[str, str]:
     """Each prompt's greedy continuation from a fresh llama.cpp context."""
     llm = llama_cpp.Llama(str(MODEL), n_ctx=512, n_threads=1, verbose=False)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
     try:
         texts = {}
         for name, text in PROMPTS.items():
@@ -51,7 +52,7 @@ def expected(backend) -> dict[str, str]:
             llm.reset()
             out = []
             for token in llm.generate(tokens, temp=0.0, top_k=1, reset=True):
-                if llama_cpp.llama_vocab_is_eog(llama_cpp.llama_model_get_vocab(llm.model), token) or len(out) == TOKENS:
+                if llama_cpp.llama_vocab_is_eog(vocab, token) or len(out) == TOKENS:
                     break
                 out.append(token)
             texts[name] = llm.detokenize(out).decode("utf-8", errors="ignore")
