@@ -334,6 +334,7 @@ async def main() -> int:
 
     syntax = syntax_timings() if not args.replay_only else None
     reuse = results["reused_tokens"] / max(results["prompt_tokens"], 1)
+    fixed = [call["ms"] - call["server_model_ms"] for call in results["calls"]]
     summary = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {THREADS} threads, Python "
@@ -345,6 +346,9 @@ async def main() -> int:
         "latency_model_ms": {"p50": pct(results["model_ms"], 0.5), "p95": pct(results["model_ms"], 0.95)},
         "latency_raw_ms": {"p50": pct(results["raw_ms"], 0.5), "p95": pct(results["raw_ms"], 0.95)},
         "latency_cache_ms": {"p50": pct(results["cache_ms"], 0.5), "p95": pct(results["cache_ms"], 0.95)},
+        # Latency as the client sees it minus the model's time inside the server: what the server (and
+        # the JSON-RPC round trip) adds to a model call, without the model's own noise.
+        "fixed_cost_ms": {"p50": pct(fixed, 0.5), "p95": pct(fixed, 0.95), "max": max(fixed, default=float("nan"))},
         "overhead_ratio": {
             "p50": pct(results["ratios"], 0.5),
             "p95": pct(results["ratios"], 0.95),

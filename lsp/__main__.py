@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
     from lsp.server import server
+    from lsp.transport import serve_stdio
 
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         # (llama.cpp) printing to stdout, or redirecting it, can never corrupt or swallow the protocol.
         protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-        server.start_io(sys.stdin.buffer, protocol_out)
+        serve_stdio(server, sys.stdin.buffer, protocol_out)
     return 0
 
 

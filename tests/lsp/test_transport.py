@@ -1,0 +1,123 @@
+"""The stdio transport: which streams the event loop reads itself, and the real server over each kind."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lsp.transport import pollable
+
+SERVER = [sys.executable, "-m", "lsp"]
+
+
+def frame(message: dict) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def read_message(stream) -> dict:
+    length = None
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    assert length is not None, "the server closed stdout without answering"
+    return json.loads(stream.read(length))
+
+
+def read_response(stream, request_id: int) -> dict:
+    """The response to `request_id`, skipping the notifications and requests the server sends."""
+    while True:
+        message = read_message(stream)
+        if message.get("id") == request_id and "method" not in message:
+            return message
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"processId": None, "rootUri": None, "capabilities": {}},
+}
+SHUTDOWN = {"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None}
+EXIT = {"jsonrpc": "2.0", "method": "exit", "params": None}
+
+
+def test_pipes_and_sockets_are_pollable_files_and_terminals_are_not(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    left, right = socket.socketpair()
+    master, terminal = os.openpty()
+    regular = tmp_path / "messages"
+    regular.write_bytes(b"")
+    try:
+        with (
+            os.fdopen(os.dup(read_end), "rb") as pipe,
+            left.makefile("rb") as sock,
+            os.fdopen(os.dup(terminal), "rb") as tty,
+            regular.open("rb") as file,
+        ):
+            assert pollable(pipe)
+            assert pollable(sock)
+            # A terminal would be switched to non-blocking mode under the user's shell.
+            assert not pollable(tty)
+            # epoll cannot watch a regular file.
+            assert not pollable(file)
+    finally:
+        for fd in (read_end, write_end, master, terminal):
+            os.close(fd)
+        left.close()
+        right.close()
+
+
+def test_server_reads_messages_split_and_batched_on_a_pipe() -> None:
+    """Editors write a message in several pieces, or several messages at once: both reach the handlers."""
+    server = subprocess.Popen(
+        SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        initialize = frame(INITIALIZE)
+        for piece in (initialize[:7], initialize[7:25], initialize[25:60], initialize[60:]):
+            server.stdin.write(piece)
+            server.stdin.flush()
+            time.sleep(0.05)
+        response = read_response(server.stdout, 1)
+        assert response["result"]["serverInfo"]["name"] == "devstral-elixir-lsp"
+        assert response["result"]["capabilities"]["inlineCompletionProvider"] is not None
+
+        server.stdin.write(frame(SHUTDOWN) + frame(EXIT))
+        server.stdin.flush()
+        assert read_response(server.stdout, 2)["result"] is None
+        assert server.wait(timeout=30) == 0
+    finally:
+        server.kill()
+
+
+def test_server_serves_a_regular_file_on_stdin(tmp_path: Path) -> None:
+    """Not pollable: the server falls back to reading it on a thread and answers the same."""
+    messages = tmp_path / "session.lsp"
+    messages.write_bytes(frame(INITIALIZE) + frame(SHUTDOWN) + frame(EXIT))
+    with messages.open("rb") as stdin:
+        done = subprocess.run(SERVER, stdin=stdin, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    stdout = io.BytesIO(done.stdout)
+    assert read_response(stdout, 1)["result"]["serverInfo"]["name"] == "devstral-elixir-lsp"
+    assert read_response(stdout, 2)["result"] is None
+
+
+def test_server_exits_when_the_client_closes_its_pipe() -> None:
+    server = subprocess.Popen(
+        SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        server.stdin.write(frame(INITIALIZE))
+        server.stdin.flush()
+        read_response(server.stdout, 1)
+        server.stdin.close()
+        assert server.wait(timeout=30) == 0
+    finally:
+        server.kill()
