@@ -40,7 +40,6 @@ from lsp.syntax.context import extract_context  # noqa: E402
 from lsp.syntax.parser import make_parser  # noqa: E402
 
 MAX_TOKENS = 16
-THREADS = 2
 
 
 def pct(values: list[float], q: float) -> float:
@@ -53,9 +52,9 @@ def pct(values: list[float], q: float) -> float:
 class RawBaseline:
     """The same prompts through llama-cpp-python directly: tokenize, generate, nothing else."""
 
-    def __init__(self, model: Path):
+    def __init__(self, model: Path, threads: int):
         self.llm = llama_cpp.Llama(
-            str(model), n_ctx=4096, n_threads=THREADS, n_threads_batch=THREADS, n_batch=512, verbose=False
+            str(model), n_ctx=4096, n_threads=threads, n_threads_batch=threads, n_batch=512, verbose=False
         )
 
     def run(self, segments: list[list], n_generate: int, stop_reason: str, again: int, rewind: bool) -> list[float]:
@@ -274,6 +273,7 @@ async def main() -> int:
     parser.add_argument("--syntax-only", action="store_true", help="only the 5,000-line syntax timing")
     parser.add_argument("--repeats", type=int, default=3,
                         help="times each model call is timed in the overhead pass (1 = no such pass)")
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads, server and raw call alike")
     parser.add_argument("--replay-only", action="store_true", help="skip the first-completion and syntax parts")
     parser.add_argument("--settings", type=json.loads, default={},
                         help='extra server settings as JSON, e.g. \'{"idioms": {"enabled": false}}\'')
@@ -300,10 +300,10 @@ async def main() -> int:
         "reused_tokens": 0,
         "evaluated_tokens": 0,
     }
-    baseline = RawBaseline(model)
+    baseline = RawBaseline(model, args.threads)
     settings = {
         "completion": {"debounceMs": 0, "maxTokens": MAX_TOKENS, "speculative": False},
-        "model": {"threads": THREADS},
+        "model": {"threads": args.threads},
         "logLevel": "warning",
     }
     for section, values in args.settings.items():
@@ -337,7 +337,7 @@ async def main() -> int:
     fixed = [call["ms"] - call["server_model_ms"] for call in results["calls"]]
     summary = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {THREADS} threads, Python "
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {args.threads} threads, Python "
         f"{platform.python_version()}, llama-cpp-python {llama_cpp.__version__}",
         "model": model.name,
         "files": [p.name for p in files],

@@ -53,6 +53,43 @@ class GenerationResult:
 # Called with the text generated so far; True stops generation (early block end, single line …).
 StopCheck = Callable[[str], bool]
 
+# How long a stop check waits to be built before it gives up (its builder failed to say it failed).
+STOP_CHECK_BUILD_LIMIT_S = 10.0
+
+
+class LateStopCheck:
+    """A stop check handed to the backend before it exists, built by the server while the model evaluates
+    the prompt (which releases the GIL): the check is first needed after the first token, so building it
+    need not delay the prompt. Backends call `generation_starts` before they tokenize and evaluate."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self._built = threading.Event()
+        self._check: StopCheck | None = None
+        self._error: BaseException | None = None
+
+    def build(self, make: Callable[[], StopCheck]) -> None:
+        try:
+            self._check = make()
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            self._built.set()
+
+    def __call__(self, text: str) -> bool:
+        if not self._built.wait(STOP_CHECK_BUILD_LIMIT_S):
+            raise BackendError("the completion's stop check was never built")
+        if self._check is None:
+            raise BackendError(f"the completion's stop check could not be built: {self._error}")
+        return self._check(text)
+
+
+def generation_starts(should_stop: StopCheck) -> None:
+    """Backends call this as they start on a prompt (before tokenizing it, or before sending it)."""
+    if isinstance(should_stop, LateStopCheck):
+        should_stop.started.set()
+
 
 class Backend(Protocol):
     def info(self) -> BackendInfo: ...

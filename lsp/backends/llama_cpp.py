@@ -18,7 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-from lsp.backends.base import BackendError, BackendInfo, GenerationParams, GenerationResult, StopCheck
+from lsp.backends.base import (
+    BackendError,
+    BackendInfo,
+    GenerationParams,
+    GenerationResult,
+    StopCheck,
+    generation_starts,
+)
 from lsp.prompt import PROMPT_FORMAT_METADATA_KEY, FimTokens, Prompt
 
 # Small enough that cancellation is quick, large enough to keep prompt throughput.
@@ -231,6 +238,7 @@ class LlamaCppBackend:
     ) -> GenerationResult:
         llm = self._llm
         started = time.perf_counter()
+        generation_starts(should_stop)
         tokens = self.tokenize_prompt(prompt)
         result = GenerationResult(text="", prompt_tokens=len(tokens), stop_reason="max_tokens")
         outcome = self._evaluate(tokens, cancel)

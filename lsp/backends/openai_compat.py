@@ -23,7 +23,14 @@ from typing import Any, TypeVar
 
 import httpx
 
-from lsp.backends.base import BackendError, BackendInfo, GenerationParams, GenerationResult, StopCheck
+from lsp.backends.base import (
+    BackendError,
+    BackendInfo,
+    GenerationParams,
+    GenerationResult,
+    StopCheck,
+    generation_starts,
+)
 from lsp.prompt import FimTokens, Prompt
 
 log = logging.getLogger(__name__)
@@ -112,6 +119,7 @@ class OpenAICompatBackend:
             "temperature": params.temperature,
             "stream": True,
         }
+        generation_starts(should_stop)
         try:
             return self._with_field_retry(body, lambda b: self._stream(b, params, should_stop, cancel))
         except _HttpStatusError as exc:

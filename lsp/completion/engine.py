@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from lsp.backends.base import Backend, GenerationParams, GenerationResult
+from lsp.backends.base import Backend, GenerationParams, GenerationResult, LateStopCheck
 from lsp.completion.assemble import (
     LineTokenCounter,
     SnippetCache,
@@ -36,6 +36,8 @@ from lsp.syntax.snippets import Chunk, chunk_document
 LATENCY_WINDOW = 500
 # How long background analysis waits for completions to finish before going on regardless.
 BACKGROUND_WAIT_LIMIT_S = 5.0
+# How long a request waits for the worker to reach the model before building its stop check regardless.
+WORKER_START_WAIT_S = 0.002
 
 
 @dataclass
@@ -286,12 +288,21 @@ class CompletionEngine:
         prefix, suffix = postprocess_edges(doc, cursor_byte, windows)
         settings = self.settings.completion
         params = GenerationParams(settings.max_tokens, settings.temperature, settings.time_budget_ms)
-        call = (self.backend.generate, prompt, params, make_stop_check(prefix, suffix), ticket.cancel)
+        stop = LateStopCheck()
+        call = (self.backend.generate, prompt, params, stop, ticket.cancel)
         if ticket.kind != "request":
             call = (self._background_call, ticket, *call)
         generation = asyncio.get_running_loop().run_in_executor(self._executor, *call)
-        # While the model generates (llama.cpp releases the GIL), parse the baseline post-processing
-        # compares the completion against: that parse then costs the request nothing.
+        # The stop check and the parse post-processing compares the completion against are built while
+        # the model tokenizes and evaluates the prompt (llama.cpp releases the GIL): with a core to spare
+        # they cost the request nothing. Waiting (GIL released) until the worker has started keeps them
+        # from delaying its start; bounded, since the worker may still be finishing other work.
+        stop.started.wait(WORKER_START_WAIT_S)
+        try:
+            stop.build(lambda: make_stop_check(prefix, suffix))
+        except Exception:
+            ticket.cancel.set()  # the worker stops at its next token instead of waiting for the check
+            raise
         guard = parse_guard(doc, cursor_byte, windows, prefix, suffix)
         result = await generation
         assert isinstance(result, GenerationResult)

