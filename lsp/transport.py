@@ -52,12 +52,31 @@ def serve_stdio(server: JsonRPCServer, stdin: BinaryIO, stdout: BinaryIO) -> Non
         server.shutdown()
 
 
+class _InOrderReader:
+    """A StreamReader that lets the event loop run once before each line it reads.
+
+    With messages already buffered, StreamReader returns them without suspending, so the next message
+    would be handled before the task an async handler started for the previous one took its first step:
+    a `workspace/didChangeConfiguration` followed at once by a request would be answered with the old
+    settings. pygls's thread reader always suspended there; this keeps LSP's in-order processing."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    async def readline(self) -> bytes:
+        await asyncio.sleep(0)
+        return await self._reader.readline()
+
+    async def readexactly(self, n: int) -> bytes:
+        return await self._reader.readexactly(n)
+
+
 async def _read_messages(server: JsonRPCServer, stdin: BinaryIO, stop: threading.Event) -> None:
     reader = asyncio.StreamReader()
     await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
     await run_async(
         stop_event=stop,
-        reader=reader,
+        reader=_InOrderReader(reader),
         protocol=server.protocol,
         logger=logger,
         error_handler=server.report_server_error,

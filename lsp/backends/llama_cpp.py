@@ -328,12 +328,12 @@ class LlamaCppBackend:
         llm._requires_eval = False
 
     def close(self) -> None:
-        lib = self._llama_cpp if hasattr(self, "_llama_cpp") else None
+        # Also called by __init__ on a failed load, before these exist.
         if getattr(self, "_greedy", None) is not None:
-            lib.llama_sampler_free(self._greedy)
+            self._llama_cpp.llama_sampler_free(self._greedy)
             self._greedy = None
         if getattr(self, "_one", None) is not None:
-            lib.llama_batch_free(self._one)
+            self._llama_cpp.llama_batch_free(self._one)
             self._one = None
         llm = getattr(self, "_llm", None)
         if llm is not None:

@@ -87,7 +87,10 @@ VERSION_RE = re.compile(r"Elixir (\d+)\.(\d+)")
 def elixir_version(executable: str) -> tuple[int, int] | None:
     """`elixir --version` of an executable, asked once per process (a VM start costs ~0.3 s)."""
     try:
-        out = subprocess.run([executable, "--version"], capture_output=True, text=True, timeout=30).stdout
+        # stdin closed: the server's stdin is the LSP connection, which no child may read from.
+        out = subprocess.run(
+            [executable, "--version"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     found = VERSION_RE.search(out)

@@ -121,3 +121,71 @@ def test_server_exits_when_the_client_closes_its_pipe() -> None:
         assert server.wait(timeout=30) == 0
     finally:
         server.kill()
+
+
+STATS = """defmodule Shop.Stats do
+  def active_count(users) do
+    users |> Enum.filter(& &1.active) |> Enum.count()
+  end
+end
+"""
+STATS_URI = "file:///tmp/stats.ex"
+
+
+def code_action(request_id: int) -> dict:
+    line = {"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 52}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "textDocument/codeAction",
+        "params": {
+            "textDocument": {"uri": STATS_URI},
+            "range": line,
+            "context": {"diagnostics": []},
+        },
+    }
+
+
+def configuration(disabled: list[str]) -> dict:
+    settings = {"idioms": {"disabledRules": disabled}}
+    return {"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration", "params": {"settings": settings}}
+
+
+def offers_rule(response: dict) -> bool:
+    return any(
+        action["title"].startswith("Make idiomatic: Enum.filter |> Enum.count")
+        for action in response["result"]
+    )
+
+
+def test_a_notification_batched_with_a_request_is_applied_before_the_request() -> None:
+    """Editors write a settings change and the next request back to back; the request must see the
+    settings (LSP processes messages in order), although the settings handler is a coroutine."""
+    server = subprocess.Popen(
+        SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        opened = {"textDocument": {"uri": STATS_URI, "languageId": "elixir", "version": 1, "text": STATS}}
+        server.stdin.write(
+            frame(INITIALIZE) + frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": opened})
+        )
+        server.stdin.flush()
+        read_response(server.stdout, 1)
+        request_id = 10
+        for _ in range(100):  # the rules compile in the background after the settings arrive
+            server.stdin.write(frame(code_action(request_id)))
+            server.stdin.flush()
+            if offers_rule(read_response(server.stdout, request_id)):
+                break
+            request_id += 1
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the rule was never offered")
+
+        for disabled, offered in ((["enum_filter_count"], False), ([], True)):
+            request_id += 1
+            server.stdin.write(frame(configuration(disabled)) + frame(code_action(request_id)))
+            server.stdin.flush()
+            assert offers_rule(read_response(server.stdout, request_id)) is offered, disabled
+    finally:
+        server.kill()
