@@ -89,6 +89,9 @@ class _Analysis:
     # Per-unit findings for the next, incremental analysis; valid while the aliases stay the same.
     units: UnitCache
     shadowed: frozenset[str]
+    # The rule list it ran (settings replace it): an analysis begun before a settings change must not
+    # be served, nor stored, after it.
+    rules: Sequence[Rule]
 
 
 class IdiomService:
@@ -142,15 +145,19 @@ class IdiomService:
     def analyse(self, doc: Document, pause: Callable[[], None] = no_pause) -> tuple[Finding, ...]:
         """All checked findings of the document's current version (cached per version); `pause` is
         called between steps (see `find_findings`)."""
+        rules = self.rules
         cached = self._analyses.get(doc.uri)
+        if cached is not None and cached.rules is not rules:
+            cached = None
         if cached is not None and cached.version == doc.version:
             return cached.findings
         if not self.settings.enabled:
             return ()
         shadowed = shadowed_modules(doc.source)
         units: UnitCache = cached.units if cached is not None and cached.shadowed == shadowed else {}
-        found, units = incremental_findings(self.rules, doc.tree, doc.source, units, pause)
-        self._analyses[doc.uri] = _Analysis(doc.version, tuple(found), units, shadowed)
+        found, units = incremental_findings(rules, doc.tree, doc.source, units, pause)
+        if self.rules is rules:
+            self._analyses[doc.uri] = _Analysis(doc.version, tuple(found), units, shadowed, rules)
         return tuple(found)
 
     def findings_in(self, doc: Document, start: int, end: int) -> list[Finding]:
@@ -158,7 +165,7 @@ class IdiomService:
         if not self.settings.enabled:
             return []
         cached = self._analyses.get(doc.uri)
-        if cached is not None and cached.version == doc.version:
+        if cached is not None and cached.version == doc.version and cached.rules is self.rules:
             candidates: Sequence[Finding] = cached.findings
         else:
             candidates = checked_findings(self.rules, doc.tree, doc.source, statement_range(doc, start, end))

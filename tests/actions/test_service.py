@@ -127,3 +127,23 @@ def test_quiet_rules_keep_actions_but_no_diagnostics(service):
     assert "enum_filter_count" not in {d.code for d in service.diagnostics(doc)}
     at = _byte(doc, 3, 8)
     assert any("Enum.count/2" in a.title for a in service.actions(doc, at, at, None, True, False))
+
+
+def test_an_analysis_overtaken_by_a_settings_change_is_not_served(service):
+    """Diagnostics analyse on a thread; if the settings change meanwhile (a rule disabled), what that
+    analysis found under the old rules must not be listed for the document afterwards."""
+    doc = _doc()
+    changed = []
+
+    def settings_change_midway() -> None:
+        if not changed:
+            changed.append(True)
+            service.configure(IdiomSettings(elixir_path="", disabled_rules=["enum_filter_count"]), None)
+
+    stale = service.analyse(doc, settings_change_midway)
+
+    assert changed, "the analysis never paused"
+    assert "enum_filter_count" in {f.rule_id for f in stale}  # it ran with the old rules
+    at = _byte(doc, 3, 8)
+    assert service.findings_in(doc, at, at) == []
+    assert "enum_filter_count" not in {f.rule_id for f in service.analyse(doc)}
