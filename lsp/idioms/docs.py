@@ -29,9 +29,9 @@ also the order fix-all applies them in. How the server offers them:
   that adds a tree-sitter ERROR or MISSING node is not offered. When the user picks an action, the result
   must also pass `Code.string_to_quoted/1` (when `elixir` is installed) before its edit is sent.
 - **Switches**: `idioms.disabledRules` (ids below), `idioms.quietRules` (actions without diagnostics),
-  `idioms.elixirVersion` (rules whose output needs a
-  newer Elixir stay off; empty = read `elixir: "~> X.Y"` from mix.exs, else the installed elixir, else 1.14). A change takes effect with
-  the next request: an analysis that was running when it came is thrown away, not listed.
+  `idioms.elixirVersion` (rules whose output needs a newer Elixir stay off; empty = read
+  `elixir: "~> X.Y"` from mix.exs, else the installed elixir, else 1.14). A change takes effect with the
+  next request: an analysis that was running when it came is thrown away, not listed.
 - **No name resolution in tree-sitter**: a rule about `Enum`, `Map`, … does not fire in a file that aliases
   its own module to that name (`alias MyApp.Enum`, `alias X, as: Map`).
 

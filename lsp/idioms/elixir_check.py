@@ -15,6 +15,8 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -79,6 +81,18 @@ DevstralElixirCheck.loop()
 
 # The VM's start is timed apart from the checks: on a busy machine it can take longer than a check may.
 BOOT_TIMEOUT_S = 60.0
+
+
+@contextmanager
+def _killed_after(process: subprocess.Popen[bytes], seconds: float) -> Iterator[None]:
+    """Kill `process` if the block still runs after `seconds`: a read blocked on its stdout then ends."""
+    timer = threading.Timer(seconds, process.kill)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
 
 VERSION_RE = re.compile(r"Elixir (\d+)\.(\d+)")
 
@@ -145,12 +159,8 @@ class ElixirChecker:
             cwd=Path.home() if Path.home().exists() else None,
         )
         assert process.stdout is not None
-        timer = threading.Timer(BOOT_TIMEOUT_S, process.kill)
-        timer.start()
-        try:
+        with _killed_after(process, BOOT_TIMEOUT_S):
             ready = process.stdout.readline().strip() == b"ready"
-        finally:
-            timer.cancel()
         if not ready:
             process.kill()
             process.wait()
@@ -168,18 +178,14 @@ class ElixirChecker:
                     return CheckResult(False, f"elixir check VM did not start within {BOOT_TIMEOUT_S:.0f} s")
             process = self._process
             assert process.stdin is not None and process.stdout is not None
-            timer = threading.Timer(self.timeout_s, process.kill)
-            timer.start()
             try:
-                process.stdin.write(f"{command} {len(data)}\n".encode() + data)
-                process.stdin.flush()
-                reply = process.stdout.readline().decode("utf-8", "replace").rstrip("\n")
+                with _killed_after(process, self.timeout_s):
+                    process.stdin.write(f"{command} {len(data)}\n".encode() + data)
+                    process.stdin.flush()
+                    reply = process.stdout.readline().decode("utf-8", "replace").rstrip("\n")
             except OSError as exc:
-                reply = ""
                 self._process = None
                 return CheckResult(False, f"elixir check failed: {exc}")
-            finally:
-                timer.cancel()
             if not reply:
                 self._process = None
                 return CheckResult(False, f"elixir check did not answer within {self.timeout_s:.0f} s")

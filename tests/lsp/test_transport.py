@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lsp.transport import pollable
@@ -48,6 +50,18 @@ SHUTDOWN = {"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None}
 EXIT = {"jsonrpc": "2.0", "method": "exit", "params": None}
 
 
+@contextmanager
+def running_server() -> Iterator[subprocess.Popen]:
+    """The real server on pipes, as an editor starts it; killed afterwards whatever happened."""
+    server = subprocess.Popen(
+        SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
 def test_pipes_and_sockets_are_pollable_files_and_terminals_are_not(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()
     left, right = socket.socketpair()
@@ -76,10 +90,7 @@ def test_pipes_and_sockets_are_pollable_files_and_terminals_are_not(tmp_path: Pa
 
 def test_server_reads_messages_split_and_batched_on_a_pipe() -> None:
     """Editors write a message in several pieces, or several messages at once: both reach the handlers."""
-    server = subprocess.Popen(
-        SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    try:
+    with running_server() as server:
         initialize = frame(INITIALIZE)
         for piece in (initialize[:7], initialize[7:25], initialize[25:60], initialize[60:]):
             server.stdin.write(piece)
@@ -93,8 +104,6 @@ def test_server_reads_messages_split_and_batched_on_a_pipe() -> None:
         server.stdin.flush()
         assert read_response(server.stdout, 2)["result"] is None
         assert server.wait(timeout=30) == 0
-    finally:
-        server.kill()
 
 
 def test_server_serves_a_regular_file_on_stdin(tmp_path: Path) -> None:
@@ -110,17 +119,12 @@ def test_server_serves_a_regular_file_on_stdin(tmp_path: Path) -> None:
 
 
 def test_server_exits_when_the_client_closes_its_pipe() -> None:
-    server = subprocess.Popen(
-        SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    try:
+    with running_server() as server:
         server.stdin.write(frame(INITIALIZE))
         server.stdin.flush()
         read_response(server.stdout, 1)
         server.stdin.close()
         assert server.wait(timeout=30) == 0
-    finally:
-        server.kill()
 
 
 STATS = """defmodule Shop.Stats do
@@ -175,10 +179,7 @@ def wait_until_offered(server: subprocess.Popen, request_id: int) -> int:
 def test_a_notification_batched_with_a_request_is_applied_before_the_request() -> None:
     """Editors write a settings change and the next request back to back; the request must see the
     settings (LSP processes messages in order), although the settings handler is a coroutine."""
-    server = subprocess.Popen(
-        SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    try:
+    with running_server() as server:
         opened = {"textDocument": {"uri": STATS_URI, "languageId": "elixir", "version": 1, "text": STATS}}
         server.stdin.write(
             frame(INITIALIZE) + frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": opened})
@@ -194,5 +195,3 @@ def test_a_notification_batched_with_a_request_is_applied_before_the_request() -
         # Enabling compiles the rule again in the background: it comes back.
         server.stdin.write(frame(configuration([])))
         wait_until_offered(server, request_id + 1)
-    finally:
-        server.kill()
