@@ -103,6 +103,7 @@ class ElixirLanguageServer(LanguageServer):
             # Whole-file analysis holds the GIL for milliseconds: never while a completion generates.
             self.schedule_diagnostics(uri, delay_s=DIAGNOSTICS_RETRY_S)
             return
+        rules = self.idioms.rules
         try:
             snapshot = doc.snapshot()
             diagnostics = await asyncio.to_thread(
@@ -112,7 +113,8 @@ class ElixirLanguageServer(LanguageServer):
             logger.exception("idiom diagnostics failed")
             self.log("error", f"idiom diagnostics failed for {uri}: {exc}")
             return
-        if self.engine.documents.get(uri) is doc:
+        # A settings change during the analysis scheduled a fresh one; this set may list a disabled rule.
+        if self.engine.documents.get(uri) is doc and self.idioms.rules is rules:
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=uri, version=snapshot.version, diagnostics=diagnostics)
             )

@@ -110,3 +110,23 @@ def test_analysis_pauses_between_steps_and_finds_the_same():
     plain, _ = incremental_findings(all_rules(), tree, source, {})
     assert paused == plain and paused
     assert len(pauses) >= len(all_rules())  # at least once per rule
+
+
+async def test_diagnostics_analysed_before_a_settings_change_are_not_published():
+    """The fresh analysis the change schedules may finish first; the stale one must not overwrite it."""
+    ls = ElixirLanguageServer()
+    ls.engine.documents[URI] = Document(URI, "defmodule A do\n  def f(x), do: x\nend\n", 1)
+    published: list[int] = []
+    ls.text_document_publish_diagnostics = lambda params: published.append(params.version)  # type: ignore[method-assign]
+
+    def analyse_while_settings_change(doc, pause):
+        ls.idioms.rules = tuple(all_rules())  # what configure() does: a new rule list
+        return []
+
+    ls.idioms.diagnostics = analyse_while_settings_change  # type: ignore[method-assign]
+    await ls.publish_diagnostics(URI)
+    assert published == []
+
+    ls.idioms.diagnostics = lambda doc, pause: []  # type: ignore[method-assign]
+    await ls.publish_diagnostics(URI)
+    assert published == [1]
