@@ -221,7 +221,8 @@ class IdiomService:
         if not self.settings.enabled:
             return []
         actions = []
-        findings = self.findings_in(doc, start, end)
+        # Innermost first: on a call inside an `if`, the call's own rewrite is what the cursor points at.
+        findings = sorted(self.findings_in(doc, start, end), key=lambda f: (f.end - f.start, f.start))
         for finding in findings:
             rule = rule_by_id(finding.rule_id)
             if rule is None or not kind_requested(action_kind(rule), only):
@@ -229,6 +230,8 @@ class IdiomService:
             data = {"uri": doc.uri, "version": doc.version, "action": "rule", "rule": rule.id,
                     "start": finding.start, "end": finding.end}
             action = types.CodeAction(title=action_title(rule), kind=action_kind(rule), data=data)
+            if not actions and rule.safety is Safety.SAFE:
+                action.is_preferred = True  # what the editor's "auto fix" applies
             if rule.safety is not Safety.UNSAFE and self.settings.diagnostics:
                 # The same diagnostic as published, so editors tie the action to it.
                 action.diagnostics = [self._diagnostic(doc, finding, rule, self._severity())]

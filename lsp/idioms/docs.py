@@ -24,7 +24,9 @@ also the order fix-all applies them in. How the server offers them:
 - **Code actions**: one "Make idiomatic: …" action per finding under the cursor or selection (`quickfix`,
   or `refactor.rewrite` with the risk in the title for unsafe rules), "Make idiomatic: fix all safe
   rewrites" (`source.fixAll.devstralElixir`: every *safe* rule, to a fixed point, in the file or the
-  selection; `idioms.fixAllMostlySafe` adds the mostly safe ones) and "Make idiomatic (model)".
+  selection; `idioms.fixAllMostlySafe` adds the mostly safe ones) and "Make idiomatic (model)". The
+  innermost finding comes first (on a call inside an `if`, the call's rewrite, then the `if`'s), and is
+  marked preferred when its rule is *safe*, so the editor's "auto fix" applies it.
 - **Checked before offered**: each rewrite is applied to a copy of the document and re-parsed; a rewrite
   that adds a tree-sitter ERROR or MISSING node is not offered. When the user picks an action, the result
   must also pass `Code.string_to_quoted/1` (when `elixir` is installed) before its edit is sent.

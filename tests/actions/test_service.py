@@ -147,3 +147,36 @@ def test_an_analysis_overtaken_by_a_settings_change_is_not_served(service):
     at = _byte(doc, 3, 8)
     assert service.findings_in(doc, at, at) == []
     assert "enum_filter_count" not in {f.rule_id for f in service.analyse(doc)}
+
+
+NESTED = """defmodule Shop.Week do
+  require Logger
+
+  def warn_if_empty(orders) do
+    if not (orders == []) do
+      :ok
+    else
+      Logger.warn("empty week")
+      :empty
+    end
+  end
+end
+"""
+
+
+def test_the_innermost_finding_at_the_cursor_comes_first_and_is_preferred(service):
+    """On `Logger.warn` inside a negated if, the lightbulb's first (and Auto Fix's) choice is the call's
+    own rewrite, not the rewrite of the whole `if` around it."""
+    doc = _doc(NESTED)
+    at = _byte(doc, 7, 8)
+    assert {f.rule_id for f in service.findings_in(doc, at, at)} == {"negated_if_else", "logger_warn"}
+    for cached in (False, True):  # the statement's findings, or those of the whole-file analysis
+        if cached:
+            service.analyse(doc)
+        rules = [a for a in service.actions(doc, at, at, None, True, False) if action_data(a).get("action") == "rule"]
+        assert [action_data(a)["rule"] for a in rules] == ["logger_warn", "negated_if_else"]
+        assert [a.is_preferred for a in rules] == [True, None]
+    # On the `if` line only the enclosing rewrite applies; it is then the preferred one.
+    at = _byte(doc, 4, 6)
+    rules = [a for a in service.actions(doc, at, at, None, True, False) if action_data(a).get("action") == "rule"]
+    assert [(action_data(a)["rule"], a.is_preferred) for a in rules] == [("negated_if_else", True)]
