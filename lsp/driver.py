@@ -7,6 +7,7 @@ protocol: every answer comes from the server process.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sys
 import time
@@ -21,6 +22,7 @@ from pygls.lsp.client import LanguageClient
 from lsp.server import STATUS_REQUEST
 
 CURSOR_MARK = "‸"
+TIMED_ID_PREFIX = "timed-"
 
 # What VS Code and Neovim announce for the features we use: edits resolved lazily, progress shown.
 EDITOR_CAPABILITIES = types.ClientCapabilities(
@@ -38,6 +40,9 @@ EDITOR_CAPABILITIES = types.ClientCapabilities(
 class Timed:
     text: str
     ms: float
+    # Until the response's JSON was parsed, before pygls builds typed objects from it and hands them over
+    # through a thread-safe future (~0.4 ms here that an editor's JSON parser does not spend).
+    wire_ms: float | None = None
 
 
 @dataclass
@@ -52,6 +57,8 @@ class EditorSession:
     progress: list[types.ProgressParams] = field(default_factory=list)
     diagnostics: dict[str, list[types.Diagnostic]] = field(default_factory=dict)
     stderr_task: asyncio.Task | None = None
+    arrivals: dict[str, float] = field(default_factory=dict)
+    _ids: Iterator[int] = field(default_factory=itertools.count)
 
     async def open(self, path: Path, text: str | None = None) -> str:
         uri = path.resolve().as_uri()
@@ -81,11 +88,14 @@ class EditorSession:
         )
 
     async def inline(self, uri: str, line: int, character: int, invoked: bool = True) -> Timed:
+        msg_id = f"{TIMED_ID_PREFIX}{next(self._ids)}"
         started = time.perf_counter()
-        result = await self.client.text_document_inline_completion_async(
-            inline_params(uri, line, character, invoked)
+        result = await self.client.protocol.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, line, character, invoked), msg_id=msg_id
         )
-        return Timed(first_inline_text(result), (time.perf_counter() - started) * 1000)
+        ms = (time.perf_counter() - started) * 1000
+        arrived = self.arrivals.pop(msg_id, None)
+        return Timed(first_inline_text(result), ms, None if arrived is None else (arrived - started) * 1000)
 
     def cursor_hint(self, uri: str, line: int, character: int) -> None:
         """What VS Code does on every cursor move: ask for code actions at the cursor."""
@@ -214,6 +224,16 @@ async def start_session(root: Path, settings: dict[str, Any] | None = None) -> E
     def on_progress(params: types.ProgressParams) -> None:
         session.progress.append(params)
 
+    structure = client.protocol.structure_message
+
+    def stamp_arrival(data: dict[str, Any]) -> Any:
+        # Called for each parsed JSON object, the message itself last: a timed response is stamped here.
+        msg_id = data.get("id")
+        if isinstance(msg_id, str) and msg_id.startswith(TIMED_ID_PREFIX) and "jsonrpc" in data:
+            session.arrivals[msg_id] = time.perf_counter()
+        return structure(data)
+
+    client.protocol.structure_message = stamp_arrival  # type: ignore[method-assign]
     command = server_command()
     await client.start_io(command[0], *command[1:], env={**os.environ, "PYTHONUNBUFFERED": "1"})
     # pygls pipes the server's stderr but never reads it; a full pipe would block the server.
