@@ -41,6 +41,10 @@ from lsp.syntax.context import extract_context  # noqa: E402
 from lsp.syntax.parser import make_parser  # noqa: E402
 
 MAX_TOKENS = 16
+# llama.cpp's OpenMP threads keep spinning for 2–5 ms after a call returns (measured on the 2-vCPU
+# machine). Each timed call, the server's or the raw one, starts after the other side's threads have gone
+# to sleep, as they have between keystrokes; back to back, one side's spin would slow the other's call.
+SETTLE_S = 0.010
 
 
 def pct(values: list[float], q: float) -> float:
@@ -79,6 +83,7 @@ class RawBaseline:
         return times
 
     def _timed(self, segments: list[list], samples: int) -> tuple[float, list[int]]:
+        time.sleep(SETTLE_S)
         started = time.perf_counter()
         tokens = [self.llm.token_bos()] if self.llm._model.add_bos_token() else []
         for text, special in segments:
@@ -139,6 +144,7 @@ async def replay_file(
             session.insert(uri, line, column, char)
             column += len(char.encode("utf-16-le")) // 2
         stats_before = await session.status()
+        await asyncio.sleep(SETTLE_S)
         answer = await session.inline(uri, line, column, invoked=False)
         after = await session.status(with_prompt=True)
         model_called = after["requests"]["promptTokens"] != stats_before["requests"]["promptTokens"]
@@ -156,6 +162,7 @@ async def replay_file(
             wire_times = [answer.wire_ms]
             for round_ in range(repeats):
                 if round_:
+                    await asyncio.sleep(SETTLE_S)
                     again_answer = await session.inline(uri, line, column, invoked=False)
                     server_times.append(again_answer.ms)
                     wire_times.append(again_answer.wire_ms)

@@ -117,8 +117,9 @@ class IdiomService:
         self.rules = active_rules(settings, self.elixir_version)
         self._analyses.clear()
         # Compiling the rules' queries and starting the Elixir VM take about a second each; do both now,
-        # off the event loop, rather than on the first code-action request.
-        threading.Thread(target=warm_up, args=(self.rules, self.checker), daemon=True).start()
+        # off the event loop, rather than on the first code-action request (and not at all while off).
+        if settings.enabled:
+            threading.Thread(target=warm_up, args=(self.rules, self.checker), daemon=True).start()
         return [f"setting 'idioms.{key}': unknown rule '{r}' ignored" for key, r in unknown_rule_ids(settings)]
 
     def _project_version(self, settings: IdiomSettings, root: Path | None) -> tuple[tuple[int, int], str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from lsprotocol import types
 
@@ -180,3 +182,15 @@ def test_the_innermost_finding_at_the_cursor_comes_first_and_is_preferred(servic
     at = _byte(doc, 4, 6)
     rules = [a for a in service.actions(doc, at, at, None, True, False) if action_data(a).get("action") == "rule"]
     assert [(action_data(a)["rule"], a.is_preferred) for a in rules] == [("negated_if_else", True)]
+
+
+def test_rules_are_compiled_and_the_checker_started_only_while_enabled(monkeypatch):
+    warmed: list[int] = []
+    monkeypatch.setattr("lsp.actions.service.warm_up", lambda rules, checker: warmed.append(len(rules)))
+    service = IdiomService()
+    service.configure(IdiomSettings(enabled=False, elixir_path=""), None)
+    service.configure(IdiomSettings(elixir_path=""), None)
+    deadline = time.monotonic() + 5
+    while not warmed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert warmed == [len(service.rules)]  # once: for the enabled settings only
