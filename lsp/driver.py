@@ -41,7 +41,7 @@ class Timed:
     text: str
     ms: float
     # Until the response's JSON was parsed, before pygls builds typed objects from it and hands them over
-    # through a thread-safe future (~0.4 ms here that an editor's JSON parser does not spend).
+    # through a thread-safe future (~0.3 ms here that an editor's JSON parser does not spend).
     wire_ms: float | None = None
 
 

@@ -26,6 +26,7 @@ from lsp.backends.base import (
     StopCheck,
     generation_starts,
 )
+from lsp.backends.segment_tokens import SegmentTokenizer
 from lsp.prompt import PROMPT_FORMAT_METADATA_KEY, FimTokens, Prompt
 
 # Small enough that cancellation is quick, large enough to keep prompt throughput.
@@ -115,6 +116,8 @@ class LlamaCppBackend:
         # Generation decodes one token at a time through these, reused across calls: the C API directly
         # rather than `Llama.generate`, whose per-token Python bookkeeping costs ~0.16 ms a token here.
         self._greedy = llama_cpp.llama_sampler_init_greedy()
+        # Typing changes the end of the prompt only: its unchanged lines keep their tokens.
+        self._segments = SegmentTokenizer(self._tokenize_text)
         self._one = llama_cpp.llama_batch_init(1, 0, 1)
 
     def _apply_lora(self, lora_path: Path) -> None:
@@ -178,18 +181,21 @@ class LlamaCppBackend:
         return self._lora_path
 
     def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self._tokenize_text(text))
+
+    def _tokenize_text(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
     # -- prompt -----------------------------------------------------------------------------------------
     def tokenize_prompt(self, prompt: Prompt) -> list[int]:
         tokens: list[int] = []
         if self._llm._model.add_bos_token():
             tokens.append(self._llm.token_bos())
-        for segment in prompt.segments:
-            if segment.text:
-                tokens.extend(
-                    self._llm.tokenize(segment.text.encode("utf-8"), add_bos=False, special=segment.special)
-                )
+        for position, segment in enumerate(prompt.segments):
+            if segment.special:
+                tokens.extend(self._llm.tokenize(segment.text.encode("utf-8"), add_bos=False, special=True))
+            elif segment.text:
+                tokens.extend(self._segments.tokenize(position, segment.text))
         # Keep room for generation; dropping the oldest context only happens with tiny n_ctx settings.
         limit = self._llm.n_ctx() - 128
         return tokens[-limit:] if len(tokens) > limit else tokens
