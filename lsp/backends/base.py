@@ -60,7 +60,8 @@ STOP_CHECK_BUILD_LIMIT_S = 10.0
 class LateStopCheck:
     """A stop check handed to the backend before it exists, built by the server while the model evaluates
     the prompt (which releases the GIL): the check is first needed after the first token, so building it
-    need not delay the prompt. Backends call `generation_starts` before they tokenize and evaluate."""
+    need not delay the prompt. Backends call `generation_starts` when the model starts on the prompt (after
+    any Python work of theirs, such as tokenizing, that the builder would compete with for the GIL)."""
 
     def __init__(self) -> None:
         self.started = threading.Event()

@@ -248,8 +248,9 @@ class LlamaCppBackend:
     ) -> GenerationResult:
         llm = self._llm
         started = time.perf_counter()
-        generation_starts(should_stop)
         tokens = self.tokenize_prompt(prompt)
+        # Tokenizing holds the GIL (mostly Python now that unchanged lines are reused); evaluation does not.
+        generation_starts(should_stop)
         result = GenerationResult(text="", prompt_tokens=len(tokens), stop_reason="max_tokens")
         outcome = self._evaluate(tokens, cancel)
         if outcome is None:
