@@ -6,22 +6,10 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import MutableMapping
 
 from lsp import __version__
 
 GIL_SWITCH_INTERVAL_S = 0.0005
-# llama.cpp's OpenMP threads (libgomp) spin after every call for GOMP_SPINCOUNT iterations before they
-# sleep: libgomp's default of 300,000 is 2–5 ms here, holding cores while this server post-processes and
-# answers and the editor shows the result. 30,000 (~0.3 ms) still covers the gaps between tokens, so
-# decoding is as fast (docs/benchmarks.md). A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-OPENMP_SPIN_COUNT = "30000"
-
-
-def quiet_openmp(environ: MutableMapping[str, str]) -> None:
-    """Shorten OpenMP's spin after each model call unless the user tuned OpenMP; before llama.cpp loads."""
-    if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
-        environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_COUNT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     # default 5 ms switch interval a busy event loop (diagnostics, a big didChange) could delay each
     # token by up to 5 ms.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    quiet_openmp(os.environ)
 
     from lsp.server import server
     from lsp.transport import serve_stdio
