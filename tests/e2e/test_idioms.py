@@ -16,6 +16,7 @@ from lsp.actions.service import FIX_ALL_KIND, MODEL_TITLE
 from lsp.driver import apply_text_edits, fetch_status, workspace_edits_for
 from lsp.prompt import REWRITE_BEFORE, REWRITE_TASK
 from lsp.syntax.parser import count_errors, make_parser
+from tests.actions.test_service import NESTED
 from tests.e2e.conftest import SERVER, change, open_doc, start, status
 
 pytestmark = pytest.mark.slow
@@ -104,31 +105,16 @@ async def test_rule_action_is_listed_without_edit_then_resolved_to_a_minimal_edi
     assert new_text.replace("users |> Enum.count(& &1.active)", "users |> Enum.filter(& &1.active) |> Enum.count()") == STATS
 
 
-WEEK = """defmodule Shop.Week do
-  require Logger
-
-  def warn_if_empty(orders) do
-    if not (orders == []) do
-      :ok
-    else
-      Logger.warn("empty week")
-      :empty
-    end
-  end
-end
-"""
-
-
 async def test_the_innermost_rewrite_at_the_cursor_is_listed_first_and_preferred(client: LanguageClient):
-    uri = _open(client, WEEK)
+    uri = _open(client, NESTED)
     await _diagnostics(client, uri, 3)  # the whole-file analysis is now what the listing reads
     actions = await _actions(client, uri, 7, 8)
     rules = [a for a in actions if a.kind == types.CodeActionKind.QuickFix]
     assert [a.diagnostics[0].code for a in rules] == ["logger_warn", "negated_if_else"]
     assert rules[0].is_preferred and not rules[1].is_preferred
     resolved = await client.code_action_resolve_async(rules[0])
-    new_text = apply_text_edits(WEEK, workspace_edits_for(resolved.edit, uri))
-    assert new_text == WEEK.replace("Logger.warn(", "Logger.warning(")
+    new_text = apply_text_edits(NESTED, workspace_edits_for(resolved.edit, uri))
+    assert new_text == NESTED.replace("Logger.warn(", "Logger.warning(")
 
 
 async def test_fix_all_rewrites_every_safe_finding(client: LanguageClient):
