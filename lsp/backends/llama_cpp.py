@@ -1,8 +1,9 @@
 """The embedded backend: a GGUF model in-process through llama-cpp-python.
 
-Prompt evaluation is done here in small chunks (so a superseded request stops within one chunk) and
-reuses the KV cache for the longest common token prefix with the previous prompt; generation then runs
-through `Llama.generate`, which finds the whole prompt cached and only samples.
+The prompt's unchanged lines keep their tokens (`segment_tokens`). Prompt evaluation is done here in
+small chunks (so a superseded request stops within one chunk) and reuses the KV cache for the longest
+common token prefix with the previous prompt; generation then samples and decodes one token at a time
+through llama.cpp's C API.
 
 A LoRA adapter (a registry version of kind "adapter") is applied at run time on top of the base GGUF.
 """
