@@ -147,9 +147,7 @@ class IdiomService:
         """All checked findings of the document's current version (cached per version); `pause` is
         called between steps (see `find_findings`)."""
         rules = self.rules
-        cached = self._analyses.get(doc.uri)
-        if cached is not None and cached.rules is not rules:
-            cached = None
+        cached = self._cached(doc.uri, rules)
         if cached is not None and cached.version == doc.version:
             return cached.findings
         if not self.settings.enabled:
@@ -161,12 +159,17 @@ class IdiomService:
             self._analyses[doc.uri] = _Analysis(doc.version, tuple(found), units, shadowed, rules)
         return tuple(found)
 
+    def _cached(self, uri: str, rules: Sequence[Rule]) -> _Analysis | None:
+        """The document's last analysis, if it ran `rules` (one from before a settings change is no use)."""
+        cached = self._analyses.get(uri)
+        return cached if cached is not None and cached.rules is rules else None
+
     def findings_in(self, doc: Document, start: int, end: int) -> list[Finding]:
         """Checked findings whose range overlaps [start, end] (a cursor is an empty range)."""
         if not self.settings.enabled:
             return []
-        cached = self._analyses.get(doc.uri)
-        if cached is not None and cached.version == doc.version and cached.rules is self.rules:
+        cached = self._cached(doc.uri, self.rules)
+        if cached is not None and cached.version == doc.version:
             candidates: Sequence[Finding] = cached.findings
         else:
             candidates = checked_findings(self.rules, doc.tree, doc.source, statement_range(doc, start, end))
