@@ -47,6 +47,10 @@ MAX_TOKENS = 16
 SETTLE_S = 0.010
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    return {"p50": pct(values, 0.5), "p95": pct(values, 0.95), "max": max(values, default=float("nan"))}
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -366,30 +370,21 @@ async def main() -> int:
         "latency_cache_ms": {"p50": pct(results["cache_ms"], 0.5), "p95": pct(results["cache_ms"], 0.95)},
         # Latency as the client sees it minus the model's time inside the server: what the server (and
         # the JSON-RPC round trip) adds to a model call, without the model's own noise.
-        "fixed_cost_ms": {"p50": pct(fixed, 0.5), "p95": pct(fixed, 0.95), "max": max(fixed, default=float("nan"))},
+        "fixed_cost_ms": spread(fixed),
         # The same up to the moment the response's JSON was parsed: without pygls's client-side typing of
         # it and its hand-over through a thread-safe future, which an editor does not spend.
-        "fixed_cost_wire_ms": {"p50": pct(fixed_wire, 0.5), "p95": pct(fixed_wire, 0.95),
-                               "max": max(fixed_wire, default=float("nan"))},
+        "fixed_cost_wire_ms": spread(fixed_wire),
         "overhead_ratio": {
-            "p50": pct(results["ratios"], 0.5),
-            "p95": pct(results["ratios"], 0.95),
+            **spread(results["ratios"]),
             "mean": statistics.fmean(results["ratios"]) if results["ratios"] else None,
-            "max": max(results["ratios"], default=float("nan")),
         },
-        "overhead_ratio_wire": {
-            "p50": pct(results["wire_ratios"], 0.5),
-            "p95": pct(results["wire_ratios"], 0.95),
-            "max": max(results["wire_ratios"], default=float("nan")),
-        },
+        "overhead_ratio_wire": spread(results["wire_ratios"]),
         "overhead_ratio_repeated": {
             "repeats": args.repeats,
             "calls": len(results["median_ratios"]),
             **{
                 name: {
-                    "p50": pct(ratios, 0.5),
-                    "p95": pct(ratios, 0.95),
-                    "max": max(ratios, default=float("nan")),
+                    **spread(ratios),
                     "share_within_1_10": sum(r <= 1.10 for r in ratios) / len(ratios) if ratios else None,
                 }
                 for name, ratios in (("median_over_median", results["median_ratios"]),
@@ -399,11 +394,7 @@ async def main() -> int:
         },
         # The same raw call again from the same KV-cache state, over the first: a per-call ratio's noise
         # floor on this machine (1.0 would be a perfectly quiet machine).
-        "control_ratio_raw_again_over_raw": {
-            "p50": pct(results["control_ratios"], 0.5),
-            "p95": pct(results["control_ratios"], 0.95),
-            "max": max(results["control_ratios"], default=float("nan")),
-        },
+        "control_ratio_raw_again_over_raw": spread(results["control_ratios"]),
         "prompt_tokens": {
             "total": results["prompt_tokens"],
             "reused": results["reused_tokens"],
