@@ -52,6 +52,8 @@ class CompletionSettings:
     # Evaluate the prompt at the cursor into the KV cache when the cursor rests / a file opens.
     prefill: bool = True
     prefill_idle_ms: int = 250
+    # Evaluate an automatic request's prompt while its debounce runs, so that after it the request only generates.
+    prefill_during_debounce: bool = True
     # After offering a completion, compute the next one as if it had been accepted.
     speculative: bool = True
     typed_ahead_cache: bool = True

@@ -59,6 +59,8 @@ class Stats:
     superseded: int = 0
     errors: int = 0
     prefills: int = 0
+    # Requests whose prompt was evaluated while their debounce ran (see `_evaluate_while_debouncing`).
+    debounce_prefills: int = 0
     speculative: int = 0
     prompt_tokens: int = 0
     reused_tokens: int = 0
@@ -261,6 +263,26 @@ class CompletionEngine:
         )
         return result
 
+    def _evaluate_while_debouncing(self, doc: Document, cursor_byte: int, ticket: _Ticket) -> None:
+        """Evaluate the request's prompt while its debounce runs, instead of leaving the model idle and
+        evaluating the same tokens after it: the request then only generates. A newer request cancels it
+        through this request's ticket (within one prompt chunk); what it evaluated by then is the newer
+        prompt's prefix, since typing only appends to the prompt."""
+        assert self.backend is not None
+        prompt, _ = self.build_prompt(doc, cursor_byte)
+        early = asyncio.get_running_loop().run_in_executor(
+            self._executor, self.backend.prefill, prompt, ticket.cancel
+        )
+        early.add_done_callback(self._debounce_prefill_done)
+
+    def _debounce_prefill_done(self, early: asyncio.Future) -> None:
+        if early.cancelled():
+            return
+        if (error := early.exception()) is not None:  # an optimisation: the request goes on regardless
+            self._log("warning", f"evaluating the prompt during the debounce failed: {error}")
+        elif early.result().stop_reason == "prefill":
+            self.stats.debounce_prefills += 1
+
     async def _speculate(self, doc: Document, cursor_byte: int, offered: str) -> None:
         """Compute the completion that follows `offered`, as if the user accepted it (llama.vim)."""
         assert self.backend is not None
@@ -360,6 +382,8 @@ class CompletionEngine:
                     self.stats.from_cache += 1
                     return self._finish(Completion(cached, "cache", (time.perf_counter() - started) * 1000))
             if not invoked and settings.debounce_ms:
+                if settings.prefill_during_debounce:
+                    self._evaluate_while_debouncing(doc, cursor_byte, ticket)
                 await asyncio.sleep(settings.debounce_ms / 1000)
             # An edit during the debounce makes the position stale; the client asks again.
             if ticket.cancel.is_set() or self._latest.get(key) is not ticket or doc.version != version:

@@ -12,7 +12,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from lsp.documents import utf16_to_char_index
-from lsp.driver import inline_params, strip_markers
+from lsp.driver import fetch_status, inline_params, strip_markers
 from lsp.prompt import PROMPT_FORMAT_VERSION
 from lsp.syntax.parser import count_errors, make_parser
 from tests.e2e.conftest import EXAMPLES, SERVER, change, inline, open_doc, start, status
@@ -168,6 +168,28 @@ async def test_keystrokes_reuse_the_kv_cache(client: LanguageClient):
     reused = after["requests"]["reusedTokens"] - before["requests"]["reusedTokens"]
     assert prompt > 0
     assert reused / prompt >= 0.9, (reused, prompt)
+
+
+async def test_the_debounce_evaluates_the_prompt_so_the_request_only_generates(client: LanguageClient):
+    uri, _text, cursors = _open_example(client, fresh=True)
+    line, column = cursors[0]
+    typed = "total = "
+    change(client, uri, 2, (line, column), (line, column), typed)
+    before = await status(client)
+    await inline(client, uri, line, column + len(typed), invoked=False)
+    debounced = (await fetch_status(client.protocol, {"withPrompt": True}))
+    # The fresh text (hundreds of new prompt tokens) was evaluated during the 30 ms debounce, which the
+    # request then waited for: it generated from the logits already there.
+    assert debounced["requests"]["debouncePrefills"] == before["requests"]["debouncePrefills"] + 1
+    assert debounced["lastModelCall"]["evaluatedTokens"] == 0
+    assert debounced["lastModelCall"]["promptTokens"] > 100
+
+    # An invoked request has no debounce: what was typed since is evaluated by the request itself.
+    change(client, uri, 3, (line, column + len(typed)), (line, column + len(typed)), "price")
+    await inline(client, uri, line, column + len(typed) + len("price"), invoked=True)
+    invoked = (await fetch_status(client.protocol, {"withPrompt": True}))
+    assert invoked["requests"]["debouncePrefills"] == debounced["requests"]["debouncePrefills"]
+    assert invoked["lastModelCall"]["evaluatedTokens"] > 0
 
 
 async def test_completion_request_gives_one_single_line_item(client: LanguageClient):
