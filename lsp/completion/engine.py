@@ -280,7 +280,7 @@ class CompletionEngine:
             return
         if (error := early.exception()) is not None:  # an optimisation: the request goes on regardless
             self._log("warning", f"evaluating the prompt during the debounce failed: {error}")
-        elif early.result().stop_reason == "prefill":
+        elif (result := early.result()).stop_reason == "prefill" and not result.extra.get("failed"):
             self.stats.debounce_prefills += 1
 
     async def _speculate(self, doc: Document, cursor_byte: int, offered: str) -> None:

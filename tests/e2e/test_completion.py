@@ -177,7 +177,7 @@ async def test_the_debounce_evaluates_the_prompt_so_the_request_only_generates(c
     change(client, uri, 2, (line, column), (line, column), typed)
     before = await status(client)
     await inline(client, uri, line, column + len(typed), invoked=False)
-    debounced = (await fetch_status(client.protocol, {"withPrompt": True}))
+    debounced = await fetch_status(client.protocol, {"withPrompt": True})
     # The fresh text (hundreds of new prompt tokens) was evaluated during the 30 ms debounce, which the
     # request then waited for: it generated from the logits already there.
     assert debounced["requests"]["debouncePrefills"] == before["requests"]["debouncePrefills"] + 1
@@ -187,7 +187,7 @@ async def test_the_debounce_evaluates_the_prompt_so_the_request_only_generates(c
     # An invoked request has no debounce: what was typed since is evaluated by the request itself.
     change(client, uri, 3, (line, column + len(typed)), (line, column + len(typed)), "price")
     await inline(client, uri, line, column + len(typed) + len("price"), invoked=True)
-    invoked = (await fetch_status(client.protocol, {"withPrompt": True}))
+    invoked = await fetch_status(client.protocol, {"withPrompt": True})
     assert invoked["requests"]["debouncePrefills"] == debounced["requests"]["debouncePrefills"]
     assert invoked["lastModelCall"]["evaluatedTokens"] > 0
 

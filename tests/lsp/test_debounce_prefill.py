@@ -5,41 +5,33 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from lsp.backends.base import BackendInfo, GenerationResult
+from lsp.backends.base import GenerationResult
 from lsp.completion.engine import CompletionEngine
 from lsp.config import Settings
 from lsp.documents import Document, Position
+from tests.lsp.test_server_scheduling import AnswerBackend
 
 URI = "file:///w/lib/a.ex"
 SOURCE = "defmodule A do\n  def f(x) do\n    \n  end\nend\n"
 CURSOR = Position(2, 4)
 
 
-class RecordingBackend:
+class RecordingBackend(AnswerBackend):
     """Records what the engine asks of the model, in order, with the cancel event each call got."""
 
     def __init__(self, prefill_error: Exception | None = None) -> None:
         self.calls: list[tuple[str, str, threading.Event]] = []
         self.prefill_error = prefill_error
 
-    def info(self) -> BackendInfo:
-        return BackendInfo("fake", "recording", None, 4096)
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 1
-
     def prefill(self, prompt, cancel) -> GenerationResult:
         self.calls.append(("prefill", prompt.text, cancel))
         if self.prefill_error is not None:
             raise self.prefill_error
-        return GenerationResult(text="", stop_reason="prefill")
+        return super().prefill(prompt, cancel)
 
     def generate(self, prompt, params, should_stop, cancel) -> GenerationResult:
         self.calls.append(("generate", prompt.text, cancel))
-        return GenerationResult(text="x + 1", stop_reason="eos")
-
-    def close(self) -> None:
-        pass
+        return super().generate(prompt, params, should_stop, cancel)
 
 
 def make_engine(backend: RecordingBackend, debounce_ms: int = 40, early: bool = True) -> tuple[CompletionEngine, list]:
@@ -59,10 +51,8 @@ async def test_the_prompt_is_evaluated_during_the_debounce_then_generated_from()
     engine, _ = make_engine(backend)
     completion = await engine.complete(URI, CURSOR, invoked=False)
     assert completion is not None and completion.text == "x + 1"
-    assert [(kind, text) for kind, text, _ in backend.calls] == [
-        ("prefill", backend.calls[1][1]),
-        ("generate", backend.calls[1][1]),
-    ]
+    assert [kind for kind, _, _ in backend.calls] == ["prefill", "generate"]
+    assert backend.calls[0][1] == backend.calls[1][1]  # the prompt the request then generates from
     assert engine.stats.debounce_prefills == 1
 
 
@@ -94,4 +84,13 @@ async def test_a_failing_early_evaluation_is_logged_and_the_request_still_answer
     completion = await engine.complete(URI, CURSOR, invoked=False)
     assert completion is not None and completion.text == "x + 1"
     assert ("warning", "evaluating the prompt during the debounce failed: kv cache full") in logs
+    assert engine.stats.debounce_prefills == 0
+
+
+async def test_an_early_evaluation_the_backend_reports_failed_is_not_counted():
+    """The remote backend's prefill never raises; it marks a failed warm-up instead."""
+    backend = RecordingBackend()
+    backend.prefill = lambda prompt, cancel: GenerationResult(text="", stop_reason="prefill", extra={"failed": 1.0})
+    engine, _ = make_engine(backend)
+    assert await engine.complete(URI, CURSOR, invoked=False) is not None
     assert engine.stats.debounce_prefills == 0
