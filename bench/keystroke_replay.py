@@ -205,6 +205,9 @@ async def replay_file(
              # The model's own time inside the server: tells a slower llama.cpp call (contention) from
              # time spent around it (JSON-RPC, prompt building, post-processing).
              "server_model_ms": round(call["promptMs"] + call["generationMs"], 2),
+             # The request inside the server, and the parts of it around the model.
+             "request_ms": call["requestMs"], "prompt_build_ms": call["promptBuildMs"],
+             "postprocess_ms": call["postprocessMs"],
              "generated": call["generatedTokens"],
              "evaluated": call["evaluatedTokens"], "stop": call["stopReason"],
              "ratio": round(answer.ms / raw_ms, 3), "control_ratio": round(raw_again_ms / raw_ms, 3)}
@@ -382,6 +385,14 @@ async def main() -> int:
         # The same up to the moment the response's JSON was parsed: without pygls's client-side typing of
         # it and its hand-over through a thread-safe future, which an editor does not spend.
         "fixed_cost_wire_ms": spread(fixed_wire),
+        # The fixed cost split: inside the server (prompt building, post-processing, hand-offs to and from
+        # the model's worker), and outside it (JSON-RPC framing and parsing on both sides, the pipes).
+        "fixed_cost_by_part_ms": {
+            "in_server": spread([c["request_ms"] - c["server_model_ms"] for c in results["calls"]]),
+            "prompt_build": spread([c["prompt_build_ms"] for c in results["calls"]]),
+            "postprocess": spread([c["postprocess_ms"] for c in results["calls"]]),
+            "outside_server_to_the_wire": spread([c["wire_ms"] - c["request_ms"] for c in results["calls"]]),
+        },
         "overhead_ratio": {
             **spread(results["ratios"]),
             "mean": statistics.fmean(results["ratios"]) if results["ratios"] else None,

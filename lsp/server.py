@@ -227,7 +227,8 @@ def document_status(doc: Document | None) -> dict[str, Any] | None:
 def last_model_call(engine: CompletionEngine) -> dict[str, Any] | None:
     if engine.last_model_call is None:
         return None
-    prompt, result = engine.last_model_call
+    call = engine.last_model_call
+    prompt, result = call.prompt, call.result
     return {
         "segments": [[segment.text, segment.special] for segment in prompt.segments],
         "text": result.text,
@@ -238,6 +239,14 @@ def last_model_call(engine: CompletionEngine) -> dict[str, Any] | None:
         "promptMs": round(result.prompt_ms, 2),
         "generationMs": round(result.generation_ms, 2),
         "stopReason": result.stop_reason,
+        **{
+            key: None if value is None else round(value, 3)
+            for key, value in (
+                ("promptBuildMs", call.prompt_build_ms),
+                ("postprocessMs", call.postprocess_ms),
+                ("requestMs", call.request_ms),
+            )
+        },
     }
 
 

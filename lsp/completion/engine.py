@@ -50,6 +50,20 @@ class Completion:
 
 
 @dataclass
+class ModelCall:
+    """The last model call, for `devstralElixir/status`: what it was asked, what it did, and where the rest
+    of its request's time went: prompt building and post-processing run around the model; what a
+    request's time leaves besides them and the model's is mostly the hand-offs to and from its worker."""
+
+    prompt: Prompt
+    result: GenerationResult
+    prompt_build_ms: float | None = None
+    postprocess_ms: float | None = None
+    # From the request reaching the engine to its answer (None: not a completion request, or not finished).
+    request_ms: float | None = None
+
+
+@dataclass
 class Stats:
     requests: int = 0
     served: int = 0
@@ -140,7 +154,7 @@ class CompletionEngine:
         self._snippet_caches: dict[str, SnippetCache] = {}
         self.last_prefill: GenerationResult | None = None
         # The last model call's prompt and outcome, for `devstralElixir/status` (benchmarks, debugging).
-        self.last_model_call: tuple[Prompt, GenerationResult] | None = None
+        self.last_model_call: ModelCall | None = None
 
     # -- model ------------------------------------------------------------------------------------------
     async def run_in_worker(self, fn: Callable, *args: object) -> object:
@@ -307,6 +321,7 @@ class CompletionEngine:
         assert self.backend is not None
         started = time.perf_counter()
         prompt, windows = self.build_prompt(doc, cursor_byte)
+        built = time.perf_counter()
         prefix, suffix = postprocess_edges(doc, cursor_byte, windows)
         settings = self.settings.completion
         params = GenerationParams(settings.max_tokens, settings.temperature, settings.time_budget_ms)
@@ -328,14 +343,16 @@ class CompletionEngine:
         guard = parse_guard(doc, cursor_byte, windows, prefix, suffix)
         result = await generation
         assert isinstance(result, GenerationResult)
+        call = ModelCall(prompt, result, prompt_build_ms=(built - started) * 1000)
         if ticket.kind == "request":
-            self.last_model_call = (prompt, result)
+            self.last_model_call = call
         if result.stop_reason == "cancelled":
             return None
+        postprocessing = time.perf_counter()
         processed = postprocess(result.text, prefix, suffix, guard=guard)
-        return Completion(
-            processed.text, "model", (time.perf_counter() - started) * 1000, result, processed.reason
-        )
+        done = time.perf_counter()
+        call.postprocess_ms = (done - postprocessing) * 1000
+        return Completion(processed.text, "model", (done - started) * 1000, result, processed.reason)
 
     @property
     def completing(self) -> bool:
@@ -408,6 +425,8 @@ class CompletionEngine:
             self.stats.superseded += 1
             return None
         completion.latency_ms = (time.perf_counter() - started) * 1000
+        if self.last_model_call is not None and self.last_model_call.result is completion.result:
+            self.last_model_call.request_ms = completion.latency_ms
         # A request that was in flight across a model swap is answered, but the old model's text must
         # not be offered again from the cache, nor speculated on.
         if completion.text and epoch == self.backend_epoch:
@@ -437,7 +456,7 @@ class CompletionEngine:
         self._cancel_background()
         result = await self.run_in_worker(self.backend.generate, prompt, params, should_stop, cancel)
         assert isinstance(result, GenerationResult)
-        self.last_model_call = (prompt, result)
+        self.last_model_call = ModelCall(prompt, result)
         return result
 
     def close(self) -> None:
