@@ -11,6 +11,8 @@ Reported:
     (same model, threads, KV-cache history and number of generated tokens); ratio = server latency as
     the client sees it / raw call time, and the same with the latency taken when the response's JSON was
     parsed ("wire": without the pygls client's own typing of the response);
+  * with `--repeats N`, the typing again with every model call asked N times, alternating with N raw
+    calls: median over median per call, with a split-half A/A control (31 rounds decide 1.10 here);
   * first completion after opening a file, with idle prefill and without it;
   * tree-sitter edit + context extraction per keystroke on a generated 5,000-line file.
 
