@@ -164,10 +164,11 @@ async def measure_repeated(
                 inside.append(again["promptMs"] + again["generationMs"])
             raw_times += baseline.run(call["segments"], call["generatedTokens"], call["stopReason"],
                                       again=0, rewind=False)
-        if relative_iqr(raw_times) <= UNSTEADY_RAW_IQR:
+        raw_spread = relative_iqr(raw_times)
+        if raw_spread <= UNSTEADY_RAW_IQR:
             break
     results["remeasured"] += attempt > 0
-    results["unsteady"] += relative_iqr(raw_times) > UNSTEADY_RAW_IQR
+    results["unsteady"] += raw_spread > UNSTEADY_RAW_IQR
     results["min_ratios"].append(min(server_times) / min(raw_times))
     # Split-half A/A control: the raw calls of odd rounds over those of even rounds (the first round left
     # out: on a first attempt it evaluates what was typed, the others find the prompt cached).
@@ -180,7 +181,7 @@ async def measure_repeated(
     results["median_wire_ratios"].append(statistics.median(wire_times) / raw_median)
     results["median_model_ratios"].append(statistics.median(inside) / raw_median)
     results["repeated_calls"].append(
-        {**label, "attempts": attempt + 1, "raw_iqr": round(relative_iqr(raw_times), 3),
+        {**label, "attempts": attempt + 1, "raw_iqr": round(raw_spread, 3),
          "server_ms": [round(t, 2) for t in server_times], "raw_ms": [round(t, 2) for t in raw_times],
          "server_model_ms": [round(t, 2) for t in inside], "wire_ms": [round(t, 2) for t in wire_times],
          "prompt_tokens": call["promptTokens"], "generated": call["generatedTokens"],
